@@ -1,0 +1,25 @@
+"""deltaprop: fully-connected neural networks trained by backpropagation, exactly as
+the lecture notes derive it (BP1-BP4), and fast enough for real data.
+
+>>> import deltaprop as dp
+>>> net = dp.Network([2, 2, 2], activation="sigmoid", loss="quadratic", seed=0)
+>>> [W.shape for W, b in net.gradients([[0.05, 0.10]], [[0.01, 0.99]])]
+[(2, 2), (2, 2)]
+"""
+
+from . import activations, initializers, losses, optimizers
+from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
+                     UnknownNameError, ValidationError)
+from .layers import Dense
+from .losses import one_hot
+from .network import Network
+from .optimizers import SGD, Adam
+from .training import History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "History", "Network",
+    "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
+    "initializers", "losses", "one_hot", "optimizers", "__version__",
+]

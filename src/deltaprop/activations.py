@@ -1,0 +1,184 @@
+"""Floor 1: activation functions, each with its derivative right beside it.
+
+An activation sigma maps the weighted input z of a layer to its output a = sigma(z).
+Backpropagation needs sigma'(z) in BP1 and BP2::
+
+    BP1   delta^L = grad_a C  (.)  sigma'(z^L)
+    BP2   delta^l = ((W^{l+1})^T delta^{l+1})  (.)  sigma'(z^l)
+
+Both are "the gradient with respect to a, times sigma'(z) element by element", which
+is :meth:`Activation.backward`. Softmax is the one activation whose output j depends
+on every z_k, so its Jacobian is not diagonal: it overrides ``backward`` with the full
+Jacobian-vector product instead of the Hadamard product.
+
+Arrays are ``(n_units, batch)``: one example per column, as the seeds write them.
+Every function is finite for every finite input (no overflow, no warning) and keeps
+the input's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DeltapropTypeError, unknown_name
+
+
+class Activation:
+    """Base class: ``__call__`` is sigma, ``prime`` is sigma', ``backward`` is BP1/BP2's product."""
+
+    name: str = ""
+
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
+        """a = sigma(z), element by element. Shape of ``Z`` is kept."""
+        raise NotImplementedError
+
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """sigma'(z). ``A = self(Z)`` is passed too: sigmoid and tanh are cheaper from it."""
+        raise NotImplementedError
+
+    def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """delta = dC/dz from dC/da: the Hadamard product dA (.) sigma'(z) of BP1 and BP2."""
+        return dA * self.prime(Z, A)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
+    def config(self) -> dict:
+        """What :func:`get` needs to rebuild this activation (used by save/load)."""
+        return {"name": self.name, **vars(self)}
+
+
+class Sigmoid(Activation):
+    """sigma(z) = 1 / (1 + e^{-z});  sigma'(z) = sigma(z) (1 - sigma(z))."""
+
+    name = "sigmoid"
+
+    def __call__(self, Z):
+        # exp(-|z|) is in (0, 1], so nothing overflows for any finite z, and both
+        # branches keep full relative precision (1/(1+e^-z) for z >= 0, e^z/(1+e^z) below).
+        e = np.exp(-np.abs(Z))
+        return np.where(Z >= 0, 1.0, e) / (1.0 + e)
+
+    def prime(self, Z, A):
+        return A * (1.0 - A)
+
+
+class Tanh(Activation):
+    """tanh(z);  tanh'(z) = 1 - tanh(z)^2."""
+
+    name = "tanh"
+
+    def __call__(self, Z):
+        return np.tanh(Z)
+
+    def prime(self, Z, A):
+        return 1.0 - A * A
+
+
+class ReLU(Activation):
+    """max(z, 0);  derivative 1 for z > 0 and 0 otherwise (0 chosen at the kink z = 0)."""
+
+    name = "relu"
+
+    def __call__(self, Z):
+        return np.maximum(Z, 0.0)
+
+    def prime(self, Z, A):
+        return (Z > 0).astype(Z.dtype)  # the mask in Z's own dtype: no silent upcast
+
+    def backward(self, dA, Z, A):
+        # Same product as the base class, without materialising the 0/1 mask.
+        return np.where(Z > 0, dA, 0.0).astype(dA.dtype, copy=False)
+
+
+class LeakyReLU(Activation):
+    """z for z > 0, alpha z otherwise;  derivative 1 or alpha."""
+
+    name = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not np.isfinite(alpha):
+            raise DeltapropTypeError(f"The 'alpha' argument of leaky_relu must be a finite number. Got {alpha!r} instead.")
+        self.alpha = float(alpha)
+
+    def __call__(self, Z):
+        return np.where(Z > 0, Z, self.alpha * Z)
+
+    def prime(self, Z, A):
+        return np.where(Z > 0, 1.0, self.alpha).astype(Z.dtype)
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class Identity(Activation):
+    """z itself;  derivative 1 (a linear output, for regression)."""
+
+    name = "identity"
+
+    def __call__(self, Z):
+        return Z
+
+    def prime(self, Z, A):
+        return np.ones_like(Z)
+
+    def backward(self, dA, Z, A):
+        return dA  # dA (.) 1
+
+
+class Softmax(Activation):
+    """softmax(z)_j = e^{z_j} / sum_k e^{z_k}, over the units of each column.
+
+    Its Jacobian is J_jk = a_j (delta_jk - a_k), not diagonal, so ``backward`` forms
+    J^T dA = a (.) (dA - sum_k dA_k a_k) rather than a Hadamard product. ``prime``
+    returns only the diagonal a_j (1 - a_j), for display.
+    """
+
+    name = "softmax"
+
+    def __call__(self, Z):
+        # Subtracting each column's max leaves softmax unchanged and keeps exp <= 1.
+        E = np.exp(Z - Z.max(axis=0, keepdims=True))
+        return E / E.sum(axis=0, keepdims=True)
+
+    def prime(self, Z, A):
+        return A * (1.0 - A)
+
+    def backward(self, dA, Z, A):
+        return A * (dA - (dA * A).sum(axis=0, keepdims=True))
+
+
+#: Registered activations by name.
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Sigmoid, ReLU, Tanh, Identity, LeakyReLU, Softmax)
+}
+
+
+def get(activation: str | Activation | dict) -> Activation:
+    """An :class:`Activation` from its name, a config dict, or an instance (returned as is).
+
+    >>> get("sigmoid")
+    Sigmoid()
+    """
+    if isinstance(activation, Activation):
+        return activation
+    if isinstance(activation, dict):
+        config = dict(activation)
+        name = config.pop("name", None)
+        if name not in ACTIVATIONS:
+            raise unknown_name("activation", name, ACTIVATIONS)
+        return ACTIVATIONS[name](**config)
+    if not isinstance(activation, str):
+        raise DeltapropTypeError(
+            f"The 'activation' argument must be a name such as 'sigmoid' or an Activation. "
+            f"Got {type(activation).__name__} {activation!r} instead."
+        )
+    if activation not in ACTIVATIONS:
+        raise unknown_name("activation", activation, ACTIVATIONS)
+    return ACTIVATIONS[activation]()

@@ -1,0 +1,57 @@
+"""Floor 0: the library's exceptions and the one helper that words their messages.
+
+Every error a user can cause derives from ``ValueError`` or ``TypeError`` (so code
+that already catches those keeps working) and from :class:`DeltapropError` (so code
+can catch ours alone). Messages say what was expected, what was given, and a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DeltapropError(Exception):
+    """Base class of every exception deltaprop raises on purpose."""
+
+
+class ValidationError(DeltapropError, ValueError):
+    """An argument has the right type but a value deltaprop cannot use."""
+
+
+class ShapeError(ValidationError):
+    """Arrays whose shapes do not fit the network or each other."""
+
+
+class DeltapropTypeError(DeltapropError, TypeError):
+    """An argument of the wrong type (a string where a number belongs, ...)."""
+
+
+class UnknownNameError(ValidationError, KeyError):
+    """A name (activation, loss, initializer, ...) that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(DeltapropError, ValueError):
+    """A data file that is missing, corrupt, or not what it claims to be."""
+
+
+class NonFiniteError(DeltapropError, FloatingPointError, ValueError):
+    """Training produced NaN or infinity; the weights were left at their last finite values."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A short hint naming the closest registered name, or the full list."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
+    listed = ", ".join(repr(c) for c in choices)
+    if close:
+        return f"Did you mean {close[0]!r}? Known names: {listed}."
+    return f"Known names: {listed}."
+
+
+def unknown_name(kind: str, name: object, choices: Iterable[str]) -> UnknownNameError:
+    """Build the error for an unknown registry name (activation, loss, ...)."""
+    return UnknownNameError(f"Unknown {kind} {name!r}. {did_you_mean(str(name), choices)}")

@@ -1,0 +1,128 @@
+"""Floor 2: the fully-connected layer, in the seeds' equations and names.
+
+One Dense layer l holds ``W`` (n_out, n_in) and ``b`` (n_out,). ``W[j, k]`` is the
+seeds' w^l_jk: the weight from neuron k of layer l-1 to neuron j of layer l. A batch
+is held one example per column. After a pass the layer keeps, under the book's names:
+
+=========  ==================  =====================================================
+cache      shape               meaning
+=========  ==================  =====================================================
+``A_prev``  (n_in, batch)      a^{l-1}, the input to this layer
+``Z``       (n_out, batch)     z^l = W^l a^{l-1} + b^l
+``A``       (n_out, batch)     a^l = sigma(z^l)
+``D``       (n_out, batch)     delta^l = dC/dz^l
+``dW``      (n_out, n_in)      dC/dW^l = delta^l (a^{l-1})^T, summed over the batch (BP4)
+``db``      (n_out,)           dC/db^l = delta^l, summed over the batch (BP3)
+=========  ==================  =====================================================
+
+``explain`` and ``gradcheck`` read these caches; nothing computes them twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations, initializers
+from ._array import as_dtype, as_rng, check_positive_int
+from .errors import DeltapropTypeError, ShapeError, ValidationError
+
+
+class Dense:
+    """A fully-connected layer: z = W a_prev + b, a = sigma(z).
+
+    Args:
+        n_in: number of inputs (neurons of the layer below).
+        n_out: number of neurons of this layer.
+        activation: a name (``"sigmoid"``, ``"relu"``, ...) or an Activation.
+        W: explicit initial weights, shape ``(n_out, n_in)``; copied.
+        b: explicit initial biases, shape ``(n_out,)`` (a scalar is broadcast); copied.
+        init: scheme that draws what was not given (see :mod:`deltaprop.initializers`).
+        fixed_bias: hold ``b`` fixed during training (its gradient is still computed).
+        seed: int or Generator the scheme draws from.
+        dtype: ``"float64"`` (default) or ``"float32"``.
+
+    Shape:
+        forward: ``(n_in, batch) -> (n_out, batch)``; backward: ``(n_out, batch) -> (n_in, batch)``.
+
+    >>> layer = Dense(2, 2, "sigmoid", W=[[.15, .20], [.25, .30]], b=.35)
+    >>> layer.forward(np.array([[.05], [.10]])).round(9).ravel()
+    array([0.593269992, 0.596884378])
+    """
+
+    def __init__(self, n_in: int, n_out: int, activation="sigmoid", *, W=None, b=None,
+                 init: str = "auto", fixed_bias: bool = False, seed=None, dtype="float64"):
+        self.n_in = check_positive_int("n_in", n_in)
+        self.n_out = check_positive_int("n_out", n_out)
+        self.activation = activations.get(activation)
+        self.dtype = as_dtype(dtype)
+        self.fixed_bias = bool(fixed_bias)
+        self.init = initializers.resolve(init, self.activation.name)
+        if W is None or b is None:
+            W0, b0 = initializers.draw(self.init, as_rng(seed), self.n_in, self.n_out, self.dtype)
+        self.W = W0 if W is None else self._param("W", W, (self.n_out, self.n_in))
+        self.b = b0 if b is None else self._param("b", b, (self.n_out,))
+        self.A_prev = self.Z = self.A = self.D = self.dW = self.db = None
+
+    def _param(self, name, value, shape):
+        arr = np.asarray(value)
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+            raise DeltapropTypeError(f"The '{name}' argument must hold real numbers. Got dtype {arr.dtype} instead.")
+        if arr.ndim == 0 and name == "b":
+            arr = np.full(shape, arr)
+        if arr.shape != shape:
+            raise ShapeError(f"The '{name}' argument of Dense({self.n_in}, {self.n_out}) must have shape {shape}. "
+                             f"Got shape {arr.shape} instead.")
+        if not np.all(np.isfinite(arr)):
+            raise ValidationError(f"The '{name}' argument contains NaN or infinity.")
+        return np.array(arr, dtype=self.dtype)  # a copy: the caller's array is never written
+
+    # -- the equations --------------------------------------------------------------
+
+    def forward(self, A_prev: np.ndarray) -> np.ndarray:
+        """z^l = W^l a^{l-1} + b^l and a^l = sigma(z^l), for a batch of columns."""
+        self.A_prev = A_prev
+        self.Z = self.W @ A_prev + self.b[:, None]
+        self.A = self.activation(self.Z)
+        return self.A
+
+    def backward(self, dA: np.ndarray | None = None, *, D: np.ndarray | None = None,
+                 input_grad: bool = True) -> np.ndarray | None:
+        """From dC/da^l (or delta^l itself, for the fused output) to dW, db and dC/da^{l-1}.
+
+        ``dA`` is grad_a C at the output layer (BP1) or (W^{l+1})^T delta^{l+1} from the
+        layer above (BP2); either way delta^l = dA (.) sigma'(z^l). Returns
+        (W^l)^T delta^l, the first factor of BP2 for the layer below, unless
+        ``input_grad`` is False (the first layer's inputs need no gradient).
+        """
+        if D is None:
+            D = self.activation.backward(dA, self.Z, self.A)   # BP1 / BP2: delta = dA (.) sigma'(z)
+        self.D = D
+        self.db = D.sum(axis=1)                                # BP3: dC/db = delta
+        self.dW = D @ self.A_prev.T                            # BP4: dC/dW = delta a_prev^T
+        return self.W.T @ D if input_grad else None            # (W^l)^T delta^l, for BP2 below
+
+    # -- conveniences ---------------------------------------------------------------
+
+    @property
+    def n_params(self) -> int:
+        return self.W.size + self.b.size
+
+    def params(self):
+        """``[(W, dW), (b, db)]``: the trainable parameters with their last gradients."""
+        pairs = [(self.W, self.dW)]
+        if not self.fixed_bias:
+            pairs.append((self.b, self.db))
+        return pairs
+
+    def astype(self, dtype) -> "Dense":
+        """A copy of this layer (weights only, no caches) in ``dtype``."""
+        return Dense(self.n_in, self.n_out, self.activation, W=self.W, b=self.b,
+                     fixed_bias=self.fixed_bias, dtype=dtype)
+
+    def copy(self) -> "Dense":
+        return self.astype(self.dtype)
+
+    def __repr__(self) -> str:
+        extra = ", fixed_bias=True" if self.fixed_bias else ""
+        dt = "" if self.dtype == np.float64 else f", dtype='{self.dtype.name}'"
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r}{extra}{dt})"

@@ -1,0 +1,286 @@
+"""Floor 3: a feed-forward network of Dense layers, the cost it is trained on, and
+the one forward and one backward pass that everything else uses.
+
+The public methods take and return rows (``X`` is ``(n_samples, n_features)``, as
+NumPy, scikit-learn and Keras users expect); inside, a batch is held as the seeds hold
+it, one example per column, and the boundary is a transpose (a view, no copy).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import losses
+from ._array import as_dtype, as_rng, check_positive_int
+from .errors import DeltapropTypeError, ShapeError, ValidationError
+from .layers import Dense
+
+
+class Network:
+    """A stack of :class:`Dense` layers and a loss.
+
+    Args:
+        layers: either the sizes ``[n_0, n_1, ..., n_L]`` (n_0 inputs, n_L outputs),
+            or a list of :class:`Dense` layers whose sizes chain.
+        activation: hidden-layer activation for the sizes form.
+        output_activation: output activation for the sizes form; by default softmax
+            for ``cross_entropy``, sigmoid for ``binary_cross_entropy``, and
+            ``activation`` otherwise.
+        loss: ``"quadratic"`` (default), ``"binary_cross_entropy"`` or ``"cross_entropy"``.
+        init: weight-drawing scheme for the sizes form (see :mod:`deltaprop.initializers`).
+        dtype: ``"float64"`` (default for sizes) or ``"float32"``; for the layers form
+            the layers' own dtype unless given (then the layers are converted).
+        seed: int or Generator for the initial weights and, unless ``fit`` is given a
+            seed of its own, for shuffling.
+
+    >>> net = Network([2, 3, 1], activation="tanh", output_activation="sigmoid",
+    ...               loss="binary_cross_entropy", seed=0)
+    >>> net
+    Network([Dense(2, 3, activation='tanh'), Dense(3, 1, activation='sigmoid')], loss='binary_cross_entropy')
+    >>> net.predict(np.zeros((4, 2))).shape
+    (4, 1)
+    """
+
+    def __init__(self, layers, *, activation="sigmoid", output_activation=None, loss="quadratic",
+                 init: str = "auto", dtype=None, seed=None):
+        self.loss_fn = losses.get(loss)
+        self.rng = as_rng(seed)
+        if not isinstance(layers, Sequence) or isinstance(layers, str) or len(layers) == 0:
+            raise DeltapropTypeError(
+                "The 'layers' argument must be a list of layer sizes such as [784, 30, 10] or a list of Dense "
+                f"layers. Got {layers!r} instead."
+            )
+        if all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in layers):
+            self.layers = self._from_sizes(list(layers), activation, output_activation, init,
+                                           as_dtype("float64" if dtype is None else dtype))
+        elif all(isinstance(layer, Dense) for layer in layers):
+            self.layers = self._from_layers(list(layers), dtype)
+        else:
+            raise DeltapropTypeError(
+                "The 'layers' argument must be all integers (sizes) or all Dense layers. "
+                f"Got {[type(x).__name__ for x in layers]} instead."
+            )
+        self.dtype = self.layers[0].dtype
+
+    def _from_sizes(self, sizes, activation, output_activation, init, dtype):
+        if len(sizes) < 2:
+            raise ValidationError(f"The 'layers' sizes need at least an input and an output size. Got {sizes} instead.")
+        for i, n in enumerate(sizes):
+            if n < 1:
+                raise ValidationError(f"Every layer size must be >= 1. Got {n} at position {i} of {sizes}.")
+        if output_activation is None:
+            output_activation = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
+                self.loss_fn.name, activation)
+        acts = [activation] * (len(sizes) - 2) + [output_activation]
+        return [Dense(n_in, n_out, act, init=init, seed=self.rng, dtype=dtype)
+                for n_in, n_out, act in zip(sizes[:-1], sizes[1:], acts)]
+
+    def _from_layers(self, layers, dtype):
+        for i, (below, above) in enumerate(zip(layers[:-1], layers[1:])):
+            if below.n_out != above.n_in:
+                raise ShapeError(
+                    f"Layer {i} has {below.n_out} outputs but layer {i + 1} expects {above.n_in} inputs: "
+                    "consecutive layers must chain (n_out of one = n_in of the next)."
+                )
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValidationError("The same Dense object appears twice in 'layers'; build a separate layer for each.")
+        if dtype is not None:
+            dt = as_dtype(dtype)
+            return [layer if layer.dtype == dt else layer.astype(dt) for layer in layers]
+        dtypes = {layer.dtype for layer in layers}
+        if len(dtypes) > 1:
+            raise ValidationError(
+                f"The layers mix dtypes {sorted(d.name for d in dtypes)}; pass dtype='float32' or "
+                "dtype='float64' to convert them all."
+            )
+        return layers
+
+    # -- shape facts ----------------------------------------------------------------
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self.layers)
+
+    @property
+    def fused(self) -> bool:
+        """True when the output activation and the loss pair exactly (delta^L = (a - y)/n)."""
+        return self.loss_fn.fused_with == self.layers[-1].activation.name
+
+    @property
+    def is_classifier(self) -> bool:
+        """Accuracy is meaningful: several outputs (argmax) or one sigmoid/BCE output (a > 1/2)."""
+        out = self.layers[-1].activation.name
+        return self.n_out >= 2 or out == "sigmoid" or self.loss_fn.name == "binary_cross_entropy"
+
+    # -- the two passes, on columns -------------------------------------------------
+
+    def forward(self, A: np.ndarray) -> np.ndarray:
+        """Feed-forward: a^l = sigma(W^l a^{l-1} + b^l) for l = 1..L. ``(n_in, m) -> (n_out, m)``."""
+        for layer in self.layers:
+            A = layer.forward(A)
+        return A
+
+    def backward(self, Y: np.ndarray) -> None:
+        """Backpropagate after :meth:`forward`: BP1 at the output, then BP2 down the layers.
+
+        ``Y`` is ``(n_out, m)``. Leaves delta, dW and db in every layer's cache.
+        """
+        out = self.layers[-1]
+        if self.fused:
+            # sigmoid + binary cross-entropy, softmax + cross-entropy: sigma'(z^L) cancels
+            # grad_a C exactly, leaving delta^L = (a - y)/n. Forming it directly is
+            # exact and never divides by a saturated a(1 - a) or a = 0.
+            dA = out.backward(D=self.loss_fn.delta(out.A, Y), input_grad=len(self.layers) > 1)
+        else:
+            dA = out.backward(self.loss_fn.grad(out.A, Y), input_grad=len(self.layers) > 1)  # BP1
+        for i in range(len(self.layers) - 2, -1, -1):
+            dA = self.layers[i].backward(dA, input_grad=i > 0)                              # BP2
+
+    # -- the boundary: rows in, rows out --------------------------------------------
+
+    def check_X(self, X, *, name: str = "X") -> np.ndarray:
+        """``X`` as a 2-D array of finite numbers in the network's dtype with ``n_in`` columns."""
+        try:
+            arr = np.asarray(X)
+        except (ValueError, TypeError) as e:  # ragged nested lists
+            raise DeltapropTypeError(f"The '{name}' argument must be a 2-D array of numbers: {e}") from None
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
+                or np.iscomplexobj(arr):
+            raise DeltapropTypeError(f"The '{name}' argument must hold real numbers. Got an array of dtype {arr.dtype} instead.")
+        if arr.ndim == 1 and self.n_in > 1 and arr.shape[0] == self.n_in:
+            raise ShapeError(
+                f"The '{name}' argument must be 2-D (n_samples, {self.n_in}). Got shape {arr.shape}. "
+                f"Did you mean {name}.reshape(1, -1) for a single example?"
+            )
+        if arr.ndim == 1 and self.n_in == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2:
+            hint = f" Did you mean {name}.reshape(len({name}), -1)?" if arr.ndim > 2 and \
+                int(np.prod(arr.shape[1:])) == self.n_in else ""
+            raise ShapeError(f"The network expects {name} of shape (n_samples, {self.n_in}). "
+                             f"Got shape {arr.shape} instead.{hint}")
+        if arr.shape[1] != self.n_in:
+            raise ShapeError(f"Dense layer 0 expects {self.n_in} input features; {name} has shape {arr.shape}.")
+        if arr.shape[0] == 0:
+            raise ValidationError(f"The '{name}' argument is empty (0 samples).")
+        arr = arr.astype(self.dtype, copy=False)
+        if not np.all(np.isfinite(arr)):
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise ValidationError(f"The '{name}' argument contains NaN or infinity (first at row {bad[0]}, column {bad[1]}).")
+        return arr
+
+    def check_XY(self, X, Y, *, names=("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
+        """Validate inputs and targets together; targets come back as rows ``(n, n_out)``."""
+        X = self.check_X(X, name=names[0])
+        Y = self.loss_fn.targets(Y, self.n_out, self.dtype, name=names[1])
+        if len(Y) != len(X):
+            raise ShapeError(f"{names[0]} has {len(X)} samples but {names[1]} has {len(Y)}; they must match.")
+        return X, Y
+
+    # -- public API -----------------------------------------------------------------
+
+    def predict(self, X, *, batch_size: int = 4096) -> np.ndarray:
+        """Output activations a^L for each row of ``X``: ``(n, n_in) -> (n, n_out)``."""
+        return self.forward_rows(self.check_X(X), batch_size=check_positive_int("batch_size", batch_size))
+
+    def forward_rows(self, X: np.ndarray, *, batch_size: int = 4096) -> np.ndarray:
+        """:meth:`forward` over already-checked rows, in chunks (bounded memory): ``(n, n_in) -> (n, n_out)``."""
+        out = np.empty((len(X), self.n_out), dtype=self.dtype)
+        for s in range(0, len(X), batch_size):
+            out[s:s + batch_size] = self.forward(X[s:s + batch_size].T).T
+        return out
+
+    def params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every trainable ``(parameter, gradient)`` pair, layer by layer (fixed biases left out)."""
+        return [pair for layer in self.layers for pair in layer.params()]
+
+    def loss(self, X, Y) -> float:
+        """The cost C = 1/n sum_x C_x on this batch."""
+        X, Y = self.check_XY(X, Y)
+        return self.loss_fn(self.forward(X.T), Y.T)
+
+    def gradients(self, X, Y) -> list[tuple[np.ndarray, np.ndarray]]:
+        """dC/dW and dC/db of every layer on this batch, by one forward and one backward pass.
+
+        Returns a list with one ``(dW, db)`` per layer, shaped like ``(W, b)`` (copies).
+        """
+        X, Y = self.check_XY(X, Y)
+        self.forward(X.T)
+        self.backward(Y.T)
+        return [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]
+
+    def evaluate(self, X, Y, *, batch_size: int = 4096) -> dict:
+        """``{"loss": C, "accuracy": fraction correct}`` (accuracy for classifiers only)."""
+        X, Y = self.check_XY(X, Y)
+        return self.metrics(self.forward_rows(X, batch_size=check_positive_int("batch_size", batch_size)), Y)
+
+    def metrics(self, A: np.ndarray, Y: np.ndarray) -> dict:
+        """Loss and, for classifiers, accuracy of outputs ``A`` against targets ``Y`` (both rows)."""
+        result = {"loss": self.loss_fn(A.T, Y.T)}
+        if self.is_classifier:
+            result["accuracy"] = float(np.mean(self.classes(A) == self.classes(Y)))
+        return result
+
+    def classes(self, A: np.ndarray) -> np.ndarray:
+        """Class index of each row: argmax over outputs, or a > 1/2 for a single output."""
+        return (A[:, 0] > 0.5).astype(np.intp) if A.shape[1] == 1 else A.argmax(axis=1)
+
+    def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *,
+            validation_data=None, seed=None, verbose: int = 1, shuffle: bool = True):
+        """Train by mini-batch gradient descent; see :func:`deltaprop.training.fit`."""
+        from .training import fit  # the loop lives on a higher floor; it drives this network
+        return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   validation_data=validation_data, seed=seed, verbose=verbose, shuffle=shuffle)
+
+    # -- copies ---------------------------------------------------------------------
+
+    def astype(self, dtype) -> "Network":
+        """A copy of this network (weights, activations, loss) in ``dtype``."""
+        return Network([layer.astype(dtype) for layer in self.layers], loss=self.loss_fn)
+
+    def copy(self) -> "Network":
+        return self.astype(self.dtype)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of ``[W_1, b_1, W_2, b_2, ...]``."""
+        return [p.copy() for layer in self.layers for p in (layer.W, layer.b)]
+
+    def set_weights(self, weights) -> None:
+        """Write ``[W_1, b_1, ...]`` (as from :meth:`get_weights`) into the layers, in place."""
+        weights = list(weights)
+        if len(weights) != 2 * len(self.layers):
+            raise ValidationError(f"set_weights needs {2 * len(self.layers)} arrays. Got {len(weights)} instead.")
+        for i, layer in enumerate(self.layers):
+            for name, new in zip(("W", "b"), weights[2 * i: 2 * i + 2]):
+                current = getattr(layer, name)
+                new = np.asarray(new)
+                if new.shape != current.shape:
+                    raise ShapeError(f"Layer {i} {name} has shape {current.shape}; got an array of shape {new.shape}.")
+                current[...] = new
+
+    def __repr__(self) -> str:
+        dt = "" if self.dtype == np.float64 else f", dtype='{self.dtype.name}'"
+        return f"Network([{', '.join(map(repr, self.layers))}], loss={self.loss_fn.name!r}{dt})"
+
+    def summary(self) -> str:
+        """A table of layers, shapes and parameter counts."""
+        rows = [f"{'layer':<7}{'shape of W':<14}{'activation':<13}{'params':>8}"]
+        for i, layer in enumerate(self.layers):
+            rows.append(f"{i:<7}{str(layer.W.shape):<14}{layer.activation.name:<13}{layer.n_params:>8}")
+        rows.append(f"loss: {self.loss_fn.name}   dtype: {self.dtype.name}   parameters: {self.n_params}")
+        return "\n".join(rows)

@@ -1,0 +1,141 @@
+"""Floor 3: optimizers. Each ``step`` receives ``(param, grad)`` pairs and updates the
+parameters in place, in the dtype they already have.
+
+The gradients the network hands over are those of the batch mean C = 1/m sum_x C_x,
+so ``SGD(lr=eta)`` with no momentum is the seeds' rule exactly::
+
+    w -> w - (eta/m) sum_x dC_x/dw,    b -> b - (eta/m) sum_x dC_x/db
+
+State (momentum buffers, Adam's moments) is kept per position in the list of pairs,
+so a network must pass its parameters in the same order at every step (it does).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._array import check_real
+from .errors import DeltapropTypeError, ValidationError, unknown_name
+
+
+class Optimizer:
+    """Base class. Subclasses implement :meth:`update` for one parameter."""
+
+    def __init__(self, lr: float):
+        self.lr = check_real("lr", lr, low=0, low_open=True)
+        self.state: dict[int, dict[str, np.ndarray]] = {}
+        self.iterations = 0
+
+    def step(self, pairs) -> None:
+        """Apply one update to every ``(param, grad)`` pair, in place."""
+        self.iterations += 1
+        for i, (param, grad) in enumerate(pairs):
+            self.update(param, grad, self.state.setdefault(i, {}))
+
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget all state (moments, momentum, step count)."""
+        self.state.clear()
+        self.iterations = 0
+
+    def config(self) -> dict:
+        return {"name": type(self).__name__}
+
+
+class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum and L2 weight decay.
+
+    With g = dC/dw (+ weight_decay * w for weight matrices; biases are not decayed)::
+
+        momentum = 0:   w <- w - lr g
+        momentum mu:    v <- mu v + g;   w <- w - lr v            (PyTorch's form)
+        nesterov:       v <- mu v + g;   w <- w - lr (g + mu v)
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+        super().__init__(lr)
+        self.momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValidationError("nesterov=True needs a momentum > 0. Got momentum=0 instead.")
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
+
+    def update(self, param, grad, state):
+        if self.weight_decay and param.ndim >= 2:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            v = state.get("v")
+            if v is None:
+                v = state["v"] = np.zeros_like(param)
+            v *= self.momentum
+            v += grad
+            grad = grad + self.momentum * v if self.nesterov else v
+        param -= self.lr * grad
+
+    def config(self):
+        return {"name": "SGD", "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+    def __repr__(self):
+        return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
+                f"weight_decay={self.weight_decay})")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), with bias-corrected moments. At step t, for g = dC/dw::
+
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
+    """
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(lr)
+        self.beta1 = check_real("beta1", beta1, low=0, high=1, high_open=True)
+        self.beta2 = check_real("beta2", beta2, low=0, high=1, high_open=True)
+        self.eps = check_real("eps", eps, low=0, low_open=True)
+
+    def update(self, param, grad, state):
+        if "m" not in state:
+            state["m"] = np.zeros_like(param)
+            state["v"] = np.zeros_like(param)
+        m, v, t = state["m"], state["v"], self.iterations
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * (grad * grad)
+        # The paper's "more efficient" ordering (end of its section 2), equal to the
+        # update above: the bias corrections fold into two Python floats, which also
+        # keep float32 parameters in float32 (a NumPy float64 scalar would upcast).
+        c2 = math.sqrt(1 - self.beta2 ** t)
+        step = self.lr * c2 / (1 - self.beta1 ** t)
+        param -= step * m / (np.sqrt(v) + self.eps * c2)
+
+    def config(self):
+        return {"name": "Adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def __repr__(self):
+        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
+
+
+#: Optimizers by name, built with their default hyperparameters.
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def get(optimizer) -> Optimizer:
+    """An optimizer from an instance (returned as is), a name, or None (``SGD(lr=0.1)``)."""
+    if optimizer is None:
+        return SGD(lr=0.1)
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        key = optimizer.lower()
+        if key not in OPTIMIZERS:
+            raise unknown_name("optimizer", optimizer, OPTIMIZERS)
+        return OPTIMIZERS[key]()
+    raise DeltapropTypeError(f"The 'optimizer' argument must be an optimizer such as dp.SGD(lr=3.0), or 'sgd'/'adam'. "
+                             f"Got {type(optimizer).__name__} {optimizer!r} instead.")
