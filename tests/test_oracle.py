@@ -125,6 +125,18 @@ def test_every_combination_matches_oracle(hidden, loss, output):
     assert_matches_oracle(build(cfg), X, Y)
 
 
+@pytest.mark.parametrize("loss,output", [("binary_cross_entropy", "softmax"), ("cross_entropy", "sigmoid")])
+@pytest.mark.parametrize("seed", range(3))
+def test_unfused_cross_entropies_match_oracle(loss, output, seed):
+    """Cross-entropies with the *other* (0, 1)-valued output: deltaprop's unfused BP1 path
+    (grad_a C through sigma'), which the fused pairs above never reach."""
+    cfg = dict(sizes=[3, 4, 3], hidden="tanh", output=output, loss=loss, batch=5, seed=seed, explicit=True)
+    net = build(cfg)
+    assert not net.fused
+    X, Y = draw_data(seed, 5, 3, 3, loss)
+    assert_matches_oracle(net, X, Y)
+
+
 # -- the worked 2-2-2 example -------------------------------------------------------------
 
 def mazur_net():
@@ -139,11 +151,12 @@ def test_worked_2_2_2_example():
     X, Y = np.array([[.05, .10]]), np.array([[.01, .99]])
     assert_matches_oracle(net, X, Y)
     # The published values of the worked example (9 decimals): E_total and
-    # dE/dw1..dw8, where w1..w4 are W1 row by row and w5..w8 are W2 row by row.
+    # dE/dw1..dw8, where w1..w4 are W1 row by row and w5..w8 are W2 row by row
+    # (dE/dw8 from the published update w8+ = 0.561370121 = 0.55 - 0.5 dE/dw8).
     C, grads = oracle_of(net, X, Y)
     assert_allclose(C, 0.298371109, atol=1e-9)
     assert_allclose(grads[0][0], [[0.000438568, 0.000877135], [0.000497713, 0.000995425]], atol=1e-9)
-    assert_allclose(grads[1][0], [[0.082167041, 0.082667628], [-0.022602540, -0.022791620]], atol=1e-9)
+    assert_allclose(grads[1][0], [[0.082167041, 0.082667628], [-0.022602540, -0.022740242]], atol=1e-9)
     # and the same from deltaprop
     assert_allclose(net.loss(X, Y), 0.298371109, atol=1e-9)
     dW1, _ = net.gradients(X, Y)[0]

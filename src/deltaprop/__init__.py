@@ -7,9 +7,10 @@ the lecture notes derive it (BP1-BP4), and fast enough for real data.
 [(2, 2), (2, 2)]
 """
 
-from . import activations, initializers, losses, optimizers
+from . import activations, datasets, examples, initializers, losses, optimizers
 from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
                      UnknownNameError, ValidationError)
+from .gradcheck import GradcheckReport, gradcheck
 from .layers import Dense
 from .losses import one_hot
 from .network import Network
@@ -19,7 +20,7 @@ from .training import History
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "History", "Network",
+    "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
-    "initializers", "losses", "one_hot", "optimizers", "__version__",
+    "datasets", "examples", "gradcheck", "initializers", "losses", "one_hot", "optimizers", "__version__",
 ]

@@ -10,7 +10,8 @@ cache      shape               meaning
 ``A_prev``  (n_in, batch)      a^{l-1}, the input to this layer
 ``Z``       (n_out, batch)     z^l = W^l a^{l-1} + b^l
 ``A``       (n_out, batch)     a^l = sigma(z^l)
-``D``       (n_out, batch)     delta^l = dC/dz^l
+``D``       (n_out, batch)     delta^l = dC/dz^l for the batch cost C = 1/m sum_x C_x, so
+                               column x is delta^{x,l}/m (the seeds' per-example error over m)
 ``dW``      (n_out, n_in)      dC/dW^l = delta^l (a^{l-1})^T, summed over the batch (BP4)
 ``db``      (n_out,)           dC/db^l = delta^l, summed over the batch (BP3)
 =========  ==================  =====================================================
@@ -45,8 +46,8 @@ class Dense:
         forward: ``(n_in, batch) -> (n_out, batch)``; backward: ``(n_out, batch) -> (n_in, batch)``.
 
     >>> layer = Dense(2, 2, "sigmoid", W=[[.15, .20], [.25, .30]], b=.35)
-    >>> layer.forward(np.array([[.05], [.10]])).round(9).ravel()
-    array([0.593269992, 0.596884378])
+    >>> layer.forward(np.array([[.05], [.10]])).round(9).ravel().tolist()
+    [0.593269992, 0.596884378]
     """
 
     def __init__(self, n_in: int, n_out: int, activation="sigmoid", *, W=None, b=None,

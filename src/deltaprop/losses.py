@@ -160,7 +160,7 @@ class CrossEntropy(Loss):
         if bad.size:
             raise ValidationError(
                 f"cross_entropy needs each target row to sum to 1 (one-hot or a probability vector). "
-                f"Row {bad[0]} sums to {sums[bad[0]]} instead; integer class labels go in a 1-D array."
+                f"Row {bad[0]} sums to {sums[bad[0]]:.6g} instead; integer class labels go in a 1-D array."
             )
 
 

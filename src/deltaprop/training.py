@@ -85,10 +85,6 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
     X, Y = net.check_XY(X, Y)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
-    if batch_size > len(X):
-        warnings.warn(f"batch_size={batch_size} is larger than the {len(X)} training samples; using {len(X)}.",
-                      stacklevel=3)
-        batch_size = len(X)
     opt = _optimizers.get(optimizer)
     if verbose not in (0, 1, 2, False, True):
         raise ValidationError(f"The 'verbose' argument must be 0 or 1. Got {verbose!r} instead.")
@@ -99,6 +95,10 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
                                      f"Got {type(validation_data).__name__} instead.")
         val = net.check_XY(*validation_data, names=("validation_data[0]", "validation_data[1]"))
     rng = net.rng if seed is None else as_rng(seed)
+    if batch_size > len(X):   # warned only once every argument has been accepted
+        warnings.warn(f"batch_size={batch_size} is larger than the {len(X)} training samples; using {len(X)}.",
+                      stacklevel=3)
+        batch_size = len(X)
 
     n = len(X)
     history = History()
@@ -107,13 +107,16 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
         start_time = time.perf_counter()
         order = rng.permutation(n) if shuffle else np.arange(n)
         saved = net.get_weights()
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            A = net.forward(X[idx].T)          # columns: one example each
-            net.backward(Y[idx].T)
-            opt.step(net.params())
-            outputs[start:start + len(idx)] = A.T
-        logs = net.metrics(outputs, Y[order])
+        # A diverging run overflows; NumPy's warnings would only repeat what the check
+        # after the epoch reports as one clear error, with the weights restored.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                A = net.forward(X[idx].T)          # columns: one example each
+                net.backward(Y[idx].T)
+                opt.step(net.params())
+                outputs[start:start + len(idx)] = A.T
+            logs = net.metrics(outputs, Y[order])
         if not np.isfinite(logs["loss"]) or not all(np.all(np.isfinite(p)) for p, _ in net.params()):
             net.set_weights(saved)
             raise NonFiniteError(

@@ -1,0 +1,68 @@
+"""Optimizers: the seeds' update exactly, and invariants of momentum and Adam."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+
+def test_plain_sgd_is_the_seeds_rule_bit_for_bit():
+    w = np.array([0.4, 0.45])
+    g = np.array([0.082167041, 0.0826676])
+    expected = w - 0.5 * g
+    dp.SGD(lr=0.5).step([(w, g)])
+    np.testing.assert_array_equal(w, expected)
+
+
+def test_momentum_accumulates_velocity():
+    w, g = np.array([1.0]), np.array([1.0])
+    opt = dp.SGD(lr=0.1, momentum=0.9)
+    opt.step([(w, g)])          # v = 1
+    opt.step([(w, g)])          # v = 1.9
+    np.testing.assert_allclose(w, 1.0 - 0.1 * (1 + 1.9))
+
+
+def test_nesterov_looks_ahead():
+    w, g = np.array([1.0]), np.array([1.0])
+    opt = dp.SGD(lr=0.1, momentum=0.9, nesterov=True)
+    opt.step([(w, g)])          # v = 1; step g + mu v = 1.9
+    np.testing.assert_allclose(w, 1.0 - 0.1 * 1.9)
+
+
+def test_weight_decay_applies_to_matrices_not_biases():
+    W, b = np.ones((2, 2)), np.ones(2)
+    dp.SGD(lr=0.1, weight_decay=0.5).step([(W, np.zeros((2, 2))), (b, np.zeros(2))])
+    np.testing.assert_allclose(W, 1 - 0.1 * 0.5)
+    np.testing.assert_array_equal(b, 1.0)
+
+
+def test_adam_first_step_has_size_lr_whatever_the_gradient_scale():
+    for scale in (1e-2, 1.0, 1e6):      # |g| >> eps: the first step is lr * sign(g)
+        w = np.zeros(3)
+        dp.Adam(lr=0.01).step([(w, np.array([1.0, -2.0, 3.0]) * scale)])
+        np.testing.assert_allclose(np.abs(w), 0.01, rtol=1e-5)
+        np.testing.assert_array_equal(np.sign(w), [-1, 1, -1])
+
+
+@pytest.mark.parametrize("opt", [dp.SGD(lr=0.1), dp.SGD(lr=0.05, momentum=0.9), dp.SGD(lr=0.05, momentum=0.9, nesterov=True),
+                                 dp.Adam(lr=0.05)])
+def test_quadratic_bowl_converges(opt):
+    target = np.array([3.0, -1.0, 0.5])
+    w = np.zeros(3)
+    for _ in range(2000):
+        opt.step([(w, 2 * (w - target))])      # gradient of ||w - target||^2
+    np.testing.assert_allclose(w, target, atol=1e-3)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: dp.SGD(lr=0), r"'lr' argument must be a finite number in \(0, inf\]. Got 0"),
+    (lambda: dp.SGD(lr=float("nan")), r"'lr' argument must be a finite number"),
+    (lambda: dp.SGD(lr="fast"), r"'lr' argument must be a real number. Got str 'fast'"),
+    (lambda: dp.SGD(lr=0.1, momentum=1.0), r"'momentum' argument must be a finite number in \[0, 1\)"),
+    (lambda: dp.SGD(lr=0.1, nesterov=True), r"nesterov=True needs a momentum > 0"),
+    (lambda: dp.Adam(beta1=1.2), r"'beta1' argument"),
+    (lambda: dp.Adam(eps=0), r"'eps' argument"),
+])
+def test_bad_hyperparameters(make, match):
+    with pytest.raises((dp.ValidationError, dp.DeltapropTypeError), match=match):
+        make()
