@@ -2,11 +2,9 @@
 
 :func:`read_idx` reads one IDX file (the format MNIST is distributed in), gzipped or
 not. :func:`mnist` finds the four MNIST files, checks each against its published
-SHA-256 and returns them as arrays ready for :class:`~deltaprop.Network`:
+SHA-256 and returns them as arrays ready for :class:`~deltaprop.Network`::
 
->>> (X, y), (X_test, y_test) = mnist()                     # doctest: +SKIP
->>> X.shape, X.dtype, y.shape, y.dtype                     # doctest: +SKIP
-((60000, 784), dtype('float64'), (60000,), dtype('int64'))
+    (X, y), (X_test, y_test) = mnist()   # X: (60000, 784) float64 in [0, 1]; y: (60000,) int64
 
 Where :func:`mnist` looks, in order (the first place holding four good files wins):
 
@@ -177,6 +175,16 @@ def _parse_idx(buf: bytes, where: str, *, copy: bool) -> np.ndarray:
             f"({count} items, {expected} bytes), but {present} bytes follow the {header}-byte "
             f"header. The file is {what}, or its header is corrupt."
         )
+    # An empty array may still have a shape NumPy refuses, e.g. (0, 2**31, 2**31, 2**31):
+    # NumPy bounds the product of the non-zero dimensions too.
+    span = stored.itemsize
+    for n in shape:
+        span *= max(n, 1)
+    if span > np.iinfo(np.intp).max:
+        raise DataError(
+            f"IDX file {where}: its header declares shape {shape}, which is too large for an "
+            "array on this machine even though it holds no items. The header is corrupt."
+        )
     arr = np.frombuffer(buf, dtype=stored, count=count, offset=header).reshape(shape)
     if not stored.isnative:
         return arr.astype(stored.newbyteorder("="))  # a new native-order array
@@ -293,8 +301,10 @@ def mnist(path=None, *, dtype="float64", download: bool = True,
         path: a folder holding the four MNIST files (``train-images-idx3-ubyte``,
             ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
             ``t10k-labels-idx1-ubyte``, each gzipped as ``<name>.gz`` or not). If
-            given, only this folder is used. If None, the places listed in the module
-            docstring are searched in order.
+            given, only this folder is used. If None, these are searched in order:
+            ``$DELTAPROP_DATA/mnist/`` and ``$DELTAPROP_DATA/``; the source checkout's
+            ``data/mnist/``; the user cache (``$XDG_CACHE_HOME/deltaprop/mnist/``, else
+            ``~/.cache/deltaprop/mnist/``); then, if ``download``, a download into it.
         dtype: ``"float64"`` (default) or ``"float32"``, the dtype of the images.
         download: when no local copy is found, download the files into the user cache
             (needs pooch: ``pip install "deltaprop[download]"``).
@@ -388,7 +398,7 @@ def _load(ds: IdxDataset, path, *, dtype, download, mirrors):
     raise DataError(
         f"Cannot find the {ds.title} data set. Looked in these places, in this order:\n{places}\n"
         f"Pass path= a folder holding {', '.join(f.name for f in ds.files)} (gzipped or not), "
-        f"or set ${DATA_ENV} to such a folder, or allow download=True."
+        f"or set ${DATA_ENV} to such a folder{'' if download else ', or allow download=True'}."
     )
 
 
