@@ -241,11 +241,11 @@ class Network:
         return (A[:, 0] > 0.5).astype(np.intp) if A.shape[1] == 1 else A.argmax(axis=1)
 
     def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *,
-            validation_data=None, seed=None, verbose: int = 1, shuffle: bool = True):
+            validation_data=None, seed=None, verbose: int = 1, shuffle: bool = True, engine=None):
         """Train by mini-batch gradient descent; see :func:`deltaprop.training.fit`."""
         from .training import fit  # the loop lives on a higher floor; it drives this network
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   validation_data=validation_data, seed=seed, verbose=verbose, shuffle=shuffle)
+                   validation_data=validation_data, seed=seed, verbose=verbose, shuffle=shuffle, engine=engine)
 
     # -- copies ---------------------------------------------------------------------
 

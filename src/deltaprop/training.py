@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from . import engines
 from . import optimizers as _optimizers
 from ._array import as_rng, check_positive_int
 from .errors import DeltapropTypeError, NonFiniteError, ValidationError
@@ -30,6 +31,7 @@ class History:
     """
 
     def __init__(self):
+        self.engine = ""
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
 
@@ -37,6 +39,12 @@ class History:
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
+
+    def extend(self, epochs, columns: dict) -> None:
+        """Record several epochs at once: ``columns`` maps each key to one value per epoch."""
+        self.epoch.extend(epochs)
+        for key, values in columns.items():
+            self.history.setdefault(key, []).extend(float(v) for v in values)
 
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
@@ -64,7 +72,7 @@ def format_logs(epoch: int, epochs: int, logs: dict) -> str:
 
 
 def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, validation_data=None,
-        seed=None, verbose: int = 1, shuffle: bool = True) -> History:
+        seed=None, verbose: int = 1, shuffle: bool = True, engine=None) -> History:
     """Train ``net`` by mini-batch gradient descent; return a :class:`History`.
 
     Args:
@@ -77,6 +85,8 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
         seed: int or Generator for the shuffling; default: the network's own generator.
         verbose: 0 prints nothing; 1 prints one line per epoch.
         shuffle: reshuffle every epoch (the seeds' stochastic gradient descent).
+        engine: ``"numpy"`` (the reference), ``"numba"`` (compiled, ``deltaprop[fast]``),
+            or None/``"auto"``: numba when installed. See :mod:`deltaprop.engines`.
 
     Raises:
         NonFiniteError: the loss or a weight became NaN or infinite; the weights are
@@ -94,39 +104,53 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
             raise DeltapropTypeError("The 'validation_data' argument must be a pair (X_val, Y_val). "
                                      f"Got {type(validation_data).__name__} instead.")
         val = net.check_XY(*validation_data, names=("validation_data[0]", "validation_data[1]"))
+    runner = engines.select(engine, net, opt)
     rng = net.rng if seed is None else as_rng(seed)
-    if batch_size > len(X):   # warned only once every argument has been accepted
-        warnings.warn(f"batch_size={batch_size} is larger than the {len(X)} training samples; using {len(X)}.",
-                      stacklevel=3)
-        batch_size = len(X)
-
     n = len(X)
+    if batch_size > n:   # warned only once every argument has been accepted
+        warnings.warn(f"batch_size={batch_size} is larger than the {n} training samples; using {n}.",
+                      stacklevel=3)
+        batch_size = n
+
     history = History()
-    outputs = np.empty_like(Y)   # a^L of each example, in the order it was trained on
-    for epoch in range(1, epochs + 1):
+    history.engine = runner.name
+    # Epochs run in chunks: one epoch at a time when something happens between
+    # epochs (validation, printing), else as many as fit in a modest order table,
+    # so a compiled engine can run them all in one call.
+    per_call = 1 if (val is not None or verbose) else max(1, min(epochs, (1 << 22) // n))
+    epoch = 0
+    while epoch < epochs:
+        count = min(per_call, epochs - epoch)
         start_time = time.perf_counter()
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        saved = net.get_weights()
-        # A diverging run overflows; NumPy's warnings would only repeat what the check
-        # after the epoch reports as one clear error, with the weights restored.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                A = net.forward(X[idx].T)          # columns: one example each
-                net.backward(Y[idx].T)
-                opt.step(net.params())
-                outputs[start:start + len(idx)] = A.T
-            logs = net.metrics(outputs, Y[order])
-        if not np.isfinite(logs["loss"]) or not all(np.all(np.isfinite(p)) for p, _ in net.params()):
-            net.set_weights(saved)
+        if shuffle and n > 1:
+            orders = np.stack([rng.permutation(n) for _ in range(count)])
+        else:   # in order; a permutation of one example is the identity: nothing is drawn
+            orders = np.broadcast_to(np.arange(n), (count, n))
+        try:
+            results = runner.train(X, Y, orders, batch_size)
+        except engines.Diverged as d:
             raise NonFiniteError(
-                f"Training diverged in epoch {epoch}: the loss became {logs['loss']} (NaN or infinity). "
-                f"The weights were restored to their values at the start of epoch {epoch}. "
+                f"Training diverged in epoch {epoch + d.epoch + 1}: the loss became {d.loss} (NaN or infinity). "
+                f"The weights were restored to their values at the start of epoch {epoch + d.epoch + 1}. "
                 "Try a smaller learning rate."
-            )
+            ) from None
+        seconds = (time.perf_counter() - start_time) / count
+        if count > 1:      # nothing happens between these epochs: record them in one go
+            columns = {"loss": [cost / n for cost, _ in results]}
+            if net.is_classifier:
+                columns["accuracy"] = [correct / n for _, correct in results]
+            columns["seconds"] = [seconds] * count
+            history.extend(range(epoch + 1, epoch + count + 1), columns)
+            epoch += count
+            continue
+        (cost, correct), = results
+        epoch += 1
+        logs = {"loss": cost / n}
+        if net.is_classifier:
+            logs["accuracy"] = correct / n
         if val is not None:
             logs.update({f"val_{k}": v for k, v in net.metrics(net.forward_rows(val[0]), val[1]).items()})
-        logs["seconds"] = time.perf_counter() - start_time
+        logs["seconds"] = seconds
         history.append(epoch, logs)
         if verbose:
             print(format_logs(epoch, epochs, logs), file=sys.stdout, flush=True)
