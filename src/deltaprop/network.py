@@ -247,6 +247,11 @@ class Network:
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, seed=seed, verbose=verbose, shuffle=shuffle, engine=engine)
 
+    def save(self, path, **kwargs):
+        """Write this network to ``path`` (no pickle; atomic); see :func:`deltaprop.io.save`."""
+        from .io import save  # the file format lives on a higher floor; it reads this network
+        return save(self, path, **kwargs)
+
     # -- copies ---------------------------------------------------------------------
 
     def astype(self, dtype) -> "Network":
