@@ -11,6 +11,7 @@ from . import activations, datasets, examples, initializers, losses, optimizers
 from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
                      UnknownNameError, ValidationError)
 from .gradcheck import GradcheckReport, gradcheck
+from .io import load
 from .layers import Dense
 from .losses import one_hot
 from .network import Network
@@ -22,5 +23,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
-    "datasets", "examples", "gradcheck", "initializers", "losses", "one_hot", "optimizers", "__version__",
+    "datasets", "examples", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers", "__version__",
 ]
