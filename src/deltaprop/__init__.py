@@ -7,7 +7,7 @@ the lecture notes derive it (BP1-BP4), and fast enough for real data.
 [(2, 2), (2, 2)]
 """
 
-from . import activations, datasets, examples, initializers, losses, optimizers
+from . import activations, callbacks, datasets, examples, initializers, losses, optimizers, schedules
 from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
                      UnknownNameError, ValidationError)
 from .gradcheck import GradcheckReport, gradcheck
@@ -23,5 +23,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
-    "datasets", "examples", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers", "__version__",
+    "callbacks", "datasets", "examples", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
+    "schedules", "__version__",
 ]

@@ -14,6 +14,10 @@ cache      shape               meaning
                                column x is delta^{x,l}/m (the seeds' per-example error over m)
 ``dW``      (n_out, n_in)      dC/dW^l = delta^l (a^{l-1})^T, summed over the batch (BP4)
 ``db``      (n_out,)           dC/db^l = delta^l, summed over the batch (BP3)
+``M``       (n_out, batch)     the dropout mask of a training pass (or None): each entry
+                               0 (dropped) or 1/(1 - p) (kept), so the layer passes on
+                               a^l (.) M and the expected output equals a^l ("inverted"
+                               dropout: nothing changes at predict time)
 =========  ==================  =====================================================
 
 ``explain`` and ``gradcheck`` read these caches; nothing computes them twice.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations, initializers
-from ._array import as_dtype, as_rng, check_positive_int
+from ._array import as_dtype, as_rng, check_positive_int, check_real
 from .errors import DeltapropTypeError, ShapeError, ValidationError
 
 
@@ -39,6 +43,9 @@ class Dense:
         b: explicit initial biases, shape ``(n_out,)`` (a scalar is broadcast); copied.
         init: scheme that draws what was not given (see :mod:`deltaprop.initializers`).
         fixed_bias: hold ``b`` fixed during training (its gradient is still computed).
+        dropout: probability p in [0, 1) of dropping each of this layer's outputs during
+            training (inverted dropout: kept outputs are scaled by 1/(1 - p)); never at
+            predict time.
         seed: int or Generator the scheme draws from.
         dtype: ``"float64"`` (default) or ``"float32"``.
 
@@ -51,18 +58,20 @@ class Dense:
     """
 
     def __init__(self, n_in: int, n_out: int, activation="sigmoid", *, W=None, b=None,
-                 init: str = "auto", fixed_bias: bool = False, seed=None, dtype="float64"):
+                 init: str = "auto", fixed_bias: bool = False, dropout: float = 0.0, seed=None,
+                 dtype="float64"):
         self.n_in = check_positive_int("n_in", n_in)
         self.n_out = check_positive_int("n_out", n_out)
         self.activation = activations.get(activation)
         self.dtype = as_dtype(dtype)
         self.fixed_bias = bool(fixed_bias)
+        self.dropout = check_real("dropout", dropout, low=0, high=1, high_open=True)
         self.init = initializers.resolve(init, self.activation.name)
         if W is None or b is None:
             W0, b0 = initializers.draw(self.init, as_rng(seed), self.n_in, self.n_out, self.dtype)
         self.W = W0 if W is None else self._param("W", W, (self.n_out, self.n_in))
         self.b = b0 if b is None else self._param("b", b, (self.n_out,))
-        self.A_prev = self.Z = self.A = self.D = self.dW = self.db = None
+        self.A_prev = self.Z = self.A = self.D = self.dW = self.db = self.M = None
 
     def _param(self, name, value, shape):
         arr = np.asarray(value)
@@ -79,11 +88,20 @@ class Dense:
 
     # -- the equations --------------------------------------------------------------
 
-    def forward(self, A_prev: np.ndarray) -> np.ndarray:
-        """z^l = W^l a^{l-1} + b^l and a^l = sigma(z^l), for a batch of columns."""
+    def forward(self, A_prev: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """z^l = W^l a^{l-1} + b^l and a^l = sigma(z^l), for a batch of columns.
+
+        ``rng`` marks a training pass: a layer with dropout then draws its mask M from
+        it and passes on a^l (.) M (``A`` keeps a^l itself, which sigma' needs).
+        """
         self.A_prev = A_prev
         self.Z = self.W @ A_prev + self.b[:, None]
         self.A = self.activation(self.Z)
+        self.M = None
+        if rng is not None and self.dropout:
+            keep = 1.0 - self.dropout
+            self.M = (rng.random(self.A.shape) < keep) * self.A.dtype.type(1.0 / keep)
+            return self.A * self.M
         return self.A
 
     def backward(self, dA: np.ndarray | None = None, *, D: np.ndarray | None = None,
@@ -96,6 +114,8 @@ class Dense:
         ``input_grad`` is False (the first layer's inputs need no gradient).
         """
         if D is None:
+            if self.M is not None:                             # dropout: dC/da = dC/d(a M) (.) M
+                dA = dA * self.M
             D = self.activation.backward(dA, self.Z, self.A)   # BP1 / BP2: delta = dA (.) sigma'(z)
         self.D = D
         self.db = D.sum(axis=1)                                # BP3: dC/db = delta
@@ -118,12 +138,12 @@ class Dense:
     def astype(self, dtype) -> "Dense":
         """A copy of this layer (weights only, no caches) in ``dtype``."""
         return Dense(self.n_in, self.n_out, self.activation, W=self.W, b=self.b,
-                     fixed_bias=self.fixed_bias, dtype=dtype)
+                     fixed_bias=self.fixed_bias, dropout=self.dropout, dtype=dtype)
 
     def copy(self) -> "Dense":
         return self.astype(self.dtype)
 
     def __repr__(self) -> str:
-        extra = ", fixed_bias=True" if self.fixed_bias else ""
+        extra = (", fixed_bias=True" if self.fixed_bias else "") + (f", dropout={self.dropout}" if self.dropout else "")
         dt = "" if self.dtype == np.float64 else f", dtype='{self.dtype.name}'"
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r}{extra}{dt})"

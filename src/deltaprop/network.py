@@ -31,6 +31,8 @@ class Network:
             ``activation`` otherwise.
         loss: ``"quadratic"`` (default), ``"binary_cross_entropy"`` or ``"cross_entropy"``.
         init: weight-drawing scheme for the sizes form (see :mod:`deltaprop.initializers`).
+        dropout: for the sizes form, the dropout probability of every hidden layer's
+            outputs during training (see :class:`Dense`); the output layer has none.
         dtype: ``"float64"`` (default for sizes) or ``"float32"``; for the layers form
             the layers' own dtype unless given (then the layers are converted).
         seed: int or Generator for the initial weights and, unless ``fit`` is given a
@@ -45,7 +47,7 @@ class Network:
     """
 
     def __init__(self, layers, *, activation="sigmoid", output_activation=None, loss="quadratic",
-                 init: str = "auto", dtype=None, seed=None):
+                 init: str = "auto", dropout: float = 0.0, dtype=None, seed=None):
         self.loss_fn = losses.get(loss)
         self.rng = as_rng(seed)
         if not isinstance(layers, Sequence) or isinstance(layers, str) or len(layers) == 0:
@@ -54,7 +56,7 @@ class Network:
                 f"layers. Got {layers!r} instead."
             )
         if all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in layers):
-            self.layers = self._from_sizes(list(layers), activation, output_activation, init,
+            self.layers = self._from_sizes(list(layers), activation, output_activation, init, dropout,
                                            as_dtype("float64" if dtype is None else dtype))
         elif all(isinstance(layer, Dense) for layer in layers):
             self.layers = self._from_layers(list(layers), dtype)
@@ -64,8 +66,13 @@ class Network:
                 f"Got {[type(x).__name__ for x in layers]} instead."
             )
         self.dtype = self.layers[0].dtype
+        if self.layers[-1].dropout:
+            raise ValidationError(
+                f"The output layer cannot have dropout (it has dropout={self.layers[-1].dropout}): the cost "
+                "compares its outputs with the targets. Put dropout on hidden layers."
+            )
 
-    def _from_sizes(self, sizes, activation, output_activation, init, dtype):
+    def _from_sizes(self, sizes, activation, output_activation, init, dropout, dtype):
         if len(sizes) < 2:
             raise ValidationError(f"The 'layers' sizes need at least an input and an output size. Got {sizes} instead.")
         for i, n in enumerate(sizes):
@@ -75,8 +82,9 @@ class Network:
             output_activation = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
                 self.loss_fn.name, activation)
         acts = [activation] * (len(sizes) - 2) + [output_activation]
-        return [Dense(n_in, n_out, act, init=init, seed=self.rng, dtype=dtype)
-                for n_in, n_out, act in zip(sizes[:-1], sizes[1:], acts)]
+        drops = [dropout] * (len(sizes) - 2) + [0.0]
+        return [Dense(n_in, n_out, act, init=init, dropout=p, seed=self.rng, dtype=dtype)
+                for n_in, n_out, act, p in zip(sizes[:-1], sizes[1:], acts, drops)]
 
     def _from_layers(self, layers, dtype):
         for i, (below, above) in enumerate(zip(layers[:-1], layers[1:])):
@@ -129,11 +137,18 @@ class Network:
 
     # -- the two passes, on columns -------------------------------------------------
 
-    def forward(self, A: np.ndarray) -> np.ndarray:
-        """Feed-forward: a^l = sigma(W^l a^{l-1} + b^l) for l = 1..L. ``(n_in, m) -> (n_out, m)``."""
+    def forward(self, A: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Feed-forward: a^l = sigma(W^l a^{l-1} + b^l) for l = 1..L. ``(n_in, m) -> (n_out, m)``.
+
+        ``rng`` marks a training pass, from which layers with dropout draw their masks.
+        """
         for layer in self.layers:
-            A = layer.forward(A)
+            A = layer.forward(A, rng)
         return A
+
+    @property
+    def has_dropout(self) -> bool:
+        return any(layer.dropout for layer in self.layers)
 
     def backward(self, Y: np.ndarray) -> None:
         """Backpropagate after :meth:`forward`: BP1 at the output, then BP2 down the layers.
@@ -240,12 +255,14 @@ class Network:
         """Class index of each row: argmax over outputs, or a > 1/2 for a single output."""
         return (A[:, 0] > 0.5).astype(np.intp) if A.shape[1] == 1 else A.argmax(axis=1)
 
-    def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *,
-            validation_data=None, seed=None, verbose: int = 1, shuffle: bool = True, engine=None):
+    def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *, validation_data=None,
+            validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
+            engine=None, resume=None):
         """Train by mini-batch gradient descent; see :func:`deltaprop.training.fit`."""
         from .training import fit  # the loop lives on a higher floor; it drives this network
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   validation_data=validation_data, seed=seed, verbose=verbose, shuffle=shuffle, engine=engine)
+                   validation_data=validation_data, validation_split=validation_split, callbacks=callbacks,
+                   seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume)
 
     def save(self, path, **kwargs):
         """Write this network to ``path`` (no pickle; atomic); see :func:`deltaprop.io.save`."""

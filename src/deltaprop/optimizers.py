@@ -45,11 +45,35 @@ class Optimizer:
     def config(self) -> dict:
         return {"name": type(self).__name__}
 
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Everything needed to continue bit for bit: ``(json_part, arrays)``.
+
+        Arrays are named ``"<position>/<buffer>"`` (e.g. ``"0/m"``), the position being
+        that of the parameter in the list of pairs ``step`` receives.
+        """
+        arrays = {f"{i}/{key}": value for i, buffers in self.state.items() for key, value in buffers.items()}
+        return {"config": self.config(), "iterations": self.iterations}, arrays
+
+    def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Put back what :meth:`get_state` returned (hyperparameters are checked, not set)."""
+        mine, theirs = self.config(), meta.get("config", {})
+        if mine.get("name") != theirs.get("name"):
+            raise ValidationError(f"The saved optimizer state is for {theirs.get('name')!r}, "
+                                  f"not for this {mine.get('name')!r}.")
+        state: dict[int, dict[str, np.ndarray]] = {}
+        for name, value in arrays.items():
+            position, _, key = name.partition("/")
+            state.setdefault(int(position), {})[key] = np.array(value)
+        self.state = state
+        self.iterations = int(meta.get("iterations", 0))
+
 
 class SGD(Optimizer):
     """Gradient descent, with optional (Nesterov) momentum and L2 weight decay.
 
-    With g = dC/dw (+ weight_decay * w for weight matrices; biases are not decayed)::
+    With g = dC/dw (+ weight_decay * w for weight matrices; biases are not decayed,
+    which is gradient descent on C + weight_decay/2 * sum ||W^l||^2, the L2-regularised
+    cost of Nielsen's chapter 3 with lambda/n = weight_decay)::
 
         momentum = 0:   w <- w - lr g
         momentum mu:    v <- mu v + g;   w <- w - lr v            (PyTorch's form)
@@ -86,20 +110,25 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015), with bias-corrected moments. At step t, for g = dC/dw::
+    """Adam (Kingma & Ba, 2015), with bias-corrected moments. At step t, for g = dC/dw
+    (+ weight_decay * w for weight matrices, the L2 penalty as in :class:`SGD`)::
 
         m <- beta1 m + (1 - beta1) g
         v <- beta2 v + (1 - beta2) g^2
         w <- w - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
     """
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
         super().__init__(lr)
         self.beta1 = check_real("beta1", beta1, low=0, high=1, high_open=True)
         self.beta2 = check_real("beta2", beta2, low=0, high=1, high_open=True)
         self.eps = check_real("eps", eps, low=0, low_open=True)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
 
     def update(self, param, grad, state):
+        if self.weight_decay and param.ndim >= 2:   # L2 as in SGD: g + lambda w, matrices only
+            grad = grad + self.weight_decay * param
         if "m" not in state:
             state["m"] = np.zeros_like(param)
             state["v"] = np.zeros_like(param)
@@ -116,14 +145,25 @@ class Adam(Optimizer):
         param -= step * m / (np.sqrt(v) + self.eps * c2)
 
     def config(self):
-        return {"name": "Adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {"name": "Adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "weight_decay": self.weight_decay}
 
     def __repr__(self):
-        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
+        wd = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
+        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}{wd})"
 
 
 #: Optimizers by name, built with their default hyperparameters.
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def from_config(config: dict) -> Optimizer:
+    """Rebuild an optimizer from its :meth:`Optimizer.config` (as saved in a checkpoint)."""
+    config = dict(config)
+    name = str(config.pop("name", "")).lower()
+    if name not in OPTIMIZERS:
+        raise unknown_name("optimizer", name, OPTIMIZERS)
+    return OPTIMIZERS[name](**config)
 
 
 def get(optimizer) -> Optimizer:

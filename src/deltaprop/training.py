@@ -4,107 +4,186 @@ For each epoch: shuffle the training data (from an explicit seed), cut it into
 mini-batches of m examples (a short last batch is used, not dropped), and for each
 mini-batch feed forward, backpropagate, and let the optimizer step. With plain SGD
 that step is the seeds' rule w -> w - (eta/m) sum_x delta^{x,l} (a^{x,l-1})^T.
+
+The batches themselves run in an engine (:mod:`deltaprop.engines`); everything
+optional is a callback (:mod:`deltaprop.callbacks`) acting on the one
+:class:`TrainingState` this loop keeps. What the loop adds of its own:
+
+* Non-finite costs never go unnoticed: the engine stops at the first batch whose cost
+  is NaN or infinite, and the loop rewinds the network to its last finite weights
+  (by replaying the epoch from a snapshot: the engines are deterministic), then either
+  a callback such as :class:`~deltaprop.callbacks.TerminateOnNaN` stops training or
+  :class:`~deltaprop.errors.NonFiniteError` is raised, naming the epoch and batch.
+* Checkpoints hold everything needed to continue bit-identically, and
+  ``fit(..., resume=path)`` continues from one; with a
+  :class:`~deltaprop.callbacks.ModelCheckpoint` in use, SIGINT and SIGTERM write one
+  more checkpoint before training stops.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import signal
 import sys
+import threading
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from . import engines
+from . import _archive, engines, io
 from . import optimizers as _optimizers
-from ._array import as_rng, check_positive_int
-from .errors import DeltapropTypeError, NonFiniteError, ValidationError
+from ._array import as_rng, check_positive_int, check_real
+from .callbacks import Callback, History, format_logs  # noqa: F401  (History, format_logs: public here too)
+from .errors import DataError, DeltapropTypeError, NonFiniteError, ValidationError
+from .progress import EpochLogger, ProgressBar
+
+#: Version of the "training" part of a checkpoint (the file format has its own version).
+CHECKPOINT_VERSION = 1
 
 
-class History:
-    """Per-epoch metrics of a :func:`fit` call, Keras-style.
+class TrainingState:
+    """What the loop and its callbacks share (see :mod:`deltaprop.callbacks` for the fields)."""
 
-    ``history.history`` maps ``"loss"``, ``"accuracy"``, ``"val_loss"``,
-    ``"val_accuracy"`` (those that apply) and ``"seconds"`` to one value per epoch;
-    ``history["loss"]`` is a shortcut. Training loss and accuracy are over the
-    outputs the network gave each example while it was trained on it during the
-    epoch (as Keras reports them); validation metrics are taken at the epoch's end.
-    """
-
-    def __init__(self):
+    def __init__(self, net, optimizer, callbacks, rng, *, epochs, batch_size, n_samples, has_validation,
+                 fit_info):
+        self.net, self.optimizer, self.callbacks, self.rng = net, optimizer, callbacks, rng
+        self.epochs, self.batch_size, self.n_samples = epochs, batch_size, n_samples
+        self.n_batches = -(-n_samples // batch_size)
+        self.has_validation = has_validation
+        self.fit_info = fit_info            # what a checkpoint records of this call, to refuse another
+        self.epoch = 0                      # the epoch running, or the last one finished
+        self.epoch_done = True              # False while an epoch's batches are running
+        self.batch = 0                      # batches finished in the running epoch
+        self.batch_loss: float | None = None   # mean cost over the last block of batches
+        self.order: np.ndarray | None = None   # the running epoch's example order
+        self.epoch_cost = 0.0               # sums over the running epoch's batches so far
+        self.epoch_correct = 0
+        self.logs: dict = {}
+        self.stop_training = False
+        self.stop_reason = ""
+        self.nonfinite: dict | None = None
+        self.interrupted = 0                # the signal number, once SIGINT/SIGTERM arrived
+        self.resumed = False
         self.engine = ""
-        self.epoch: list[int] = []
-        self.history: dict[str, list[float]] = {}
 
-    def append(self, epoch: int, logs: dict) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+    @property
+    def history(self) -> History:
+        return self.callbacks[0]
 
-    def extend(self, epochs, columns: dict) -> None:
-        """Record several epochs at once: ``columns`` maps each key to one value per epoch."""
-        self.epoch.extend(epochs)
-        for key, values in columns.items():
-            self.history.setdefault(key, []).extend(float(v) for v in values)
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(epochs finished, batches finished in the next one)."""
+        return (self.epoch, 0) if self.epoch_done else (self.epoch - 1, self.batch)
 
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
+    # -- checkpoints ------------------------------------------------------------------
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.history
+    def save_checkpoint(self, path) -> Path:
+        """Write everything needed to continue this fit bit-identically to ``path`` (atomically)."""
+        done, batch = self.progress
+        meta, arrays = self.optimizer.get_state()
+        training = {
+            "version": CHECKPOINT_VERSION,
+            "fit": self.fit_info,
+            "progress": {"epochs_done": done, "batch": batch, "step": self.optimizer.iterations,
+                         "epoch_cost": self.epoch_cost if batch else 0.0,
+                         "epoch_correct": self.epoch_correct if batch else 0},
+            "optimizer": meta,
+            "rng": _json_rng_state(self.rng),
+            "callbacks": [],
+        }
+        out = {f"opt/{k}": v for k, v in arrays.items()}
+        if batch:
+            out["order"] = self.order
+        for j, cb in enumerate(self.callbacks):
+            cb_meta, cb_arrays = cb.get_state()
+            training["callbacks"].append({"class": type(cb).__name__, "state": cb_meta})
+            out.update({f"cb/{j}/{k}": v for k, v in cb_arrays.items()})
+        return io.write_checkpoint(path, self.net, training, out)
 
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self)}, keys={list(self.history)})"
+    def remove_stale_temporaries(self, directory) -> None:
+        _archive.remove_stale_temporaries(directory)
 
 
-def format_logs(epoch: int, epochs: int, logs: dict) -> str:
-    """One line per epoch: ``epoch 3/30  loss 0.0123  accuracy 0.9501 ... 1.2s``."""
-    width = len(str(epochs))
-    parts = [f"epoch {epoch:>{width}}/{epochs}"]
-    for key, value in logs.items():
-        if key == "seconds":
-            continue
-        parts.append(f"{key} {value:.4f}")
-    parts.append(f"{logs.get('seconds', 0.0):.2f}s")
-    return "  ".join(parts)
+def _json_rng_state(rng: np.random.Generator) -> dict:
+    state = rng.bit_generator.state
+    return {"bit_generator": state["bit_generator"], "state": state}
 
+
+def _fingerprint(*arrays: np.ndarray) -> str:
+    """A hash of the training data, so a checkpoint refuses to resume on other data."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# fit
 
 def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, validation_data=None,
-        seed=None, verbose: int = 1, shuffle: bool = True, engine=None) -> History:
-    """Train ``net`` by mini-batch gradient descent; return a :class:`History`.
+        validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
+        engine=None, resume=None) -> History:
+    """Train ``net`` by mini-batch gradient descent; return its :class:`~deltaprop.callbacks.History`.
 
     Args:
         X: inputs, ``(n_samples, n_features)``.
         Y: targets: rows ``(n_samples, n_outputs)`` or, for a classifier, integer labels ``(n_samples,)``.
-        epochs: passes over the data.
+        epochs: passes over the data (with ``resume``: the total, counting those already done).
         batch_size: m, examples per update; larger than the data it is clipped with a warning.
-        optimizer: an optimizer object, or ``"sgd"``/``"adam"`` for defaults; default ``SGD(lr=0.1)``.
+        optimizer: an optimizer object, or ``"sgd"``/``"adam"`` for defaults; default ``SGD(lr=0.1)``
+            (with ``resume``: the checkpoint's optimizer).
         validation_data: ``(X_val, Y_val)`` evaluated after each epoch.
-        seed: int or Generator for the shuffling; default: the network's own generator.
-        verbose: 0 prints nothing; 1 prints one line per epoch.
+        validation_split: instead, the fraction of ``X``/``Y`` (their last rows, before any
+            shuffling, as Keras takes them) held out for validation.
+        callbacks: a list of :class:`~deltaprop.callbacks.Callback` objects.
+        seed: int or Generator for the shuffling (and dropout); default: the network's own generator.
+        verbose: 0 prints nothing; 1 a progress bar on a terminal, else one line per
+            epoch; 2 one line per epoch.
         shuffle: reshuffle every epoch (the seeds' stochastic gradient descent).
         engine: ``"numpy"`` (the reference), ``"numba"`` (compiled, ``deltaprop[fast]``),
-            or None/``"auto"``: numba when installed. See :mod:`deltaprop.engines`.
+            or None/``"auto"``: numba when installed and able. See :mod:`deltaprop.engines`.
+        resume: a checkpoint file, or a folder of them (the most advanced is used),
+            written by :class:`~deltaprop.callbacks.ModelCheckpoint`: training continues
+            from it, bit-identically to a run that was never interrupted.
 
     Raises:
-        NonFiniteError: the loss or a weight became NaN or infinite; the weights are
-            put back to where they were at the start of that epoch.
+        NonFiniteError: a batch's cost (or a weight) became NaN or infinite; the weights
+            are the last finite ones, from before that batch.
+
+    A call that raises before training starts (bad arguments, an incompatible
+    checkpoint) changes no weight.
     """
     X, Y = net.check_XY(X, Y)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
-    opt = _optimizers.get(optimizer)
-    if verbose not in (0, 1, 2, False, True):
-        raise ValidationError(f"The 'verbose' argument must be 0 or 1. Got {verbose!r} instead.")
+    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+        raise ValidationError(f"The 'verbose' argument must be 0, 1 or 2. Got {verbose!r} instead.")
     val = None
     if validation_data is not None:
+        if validation_split:
+            raise ValidationError("Pass either 'validation_data' or 'validation_split', not both.")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise DeltapropTypeError("The 'validation_data' argument must be a pair (X_val, Y_val). "
                                      f"Got {type(validation_data).__name__} instead.")
         val = net.check_XY(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-    runner = engines.select(engine, net, opt)
+    split = check_real("validation_split", validation_split, low=0, high=1, high_open=True)
+    if split:
+        n_val = int(len(X) * split)
+        if n_val < 1 or n_val >= len(X):
+            raise ValidationError(f"validation_split={validation_split} of {len(X)} samples leaves "
+                                  f"{n_val} for validation and {len(X) - n_val} for training; both need at least 1.")
+        X, Y, val = X[:-n_val], Y[:-n_val], (X[-n_val:], Y[-n_val:])
+    user_callbacks = _check_callbacks(callbacks)
+    opt = _optimizers.get(optimizer) if (optimizer is not None or resume is None) else None
+    checkpoint = _read_resume(resume) if resume is not None else None
+    if opt is None:
+        opt = _optimizers.from_config(checkpoint[1]["optimizer"]["config"])
+    engine_cls = engines.select(engine, net, opt)
     rng = net.rng if seed is None else as_rng(seed)
     n = len(X)
     if batch_size > n:   # warned only once every argument has been accepted
@@ -113,45 +192,320 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
         batch_size = n
 
     history = History()
-    history.engine = runner.name
-    # Epochs run in chunks: one epoch at a time when something happens between
-    # epochs (validation, printing), else as many as fit in a modest order table,
-    # so a compiled engine can run them all in one call.
-    per_call = 1 if (val is not None or verbose) else max(1, min(epochs, (1 << 22) // n))
-    epoch = 0
-    while epoch < epochs:
-        count = min(per_call, epochs - epoch)
-        start_time = time.perf_counter()
-        if shuffle and n > 1:
-            orders = np.stack([rng.permutation(n) for _ in range(count)])
-        else:   # in order; a permutation of one example is the identity: nothing is drawn
-            orders = np.broadcast_to(np.arange(n), (count, n))
-        try:
-            results = runner.train(X, Y, orders, batch_size)
-        except engines.Diverged as d:
-            raise NonFiniteError(
-                f"Training diverged in epoch {epoch + d.epoch + 1}: the loss became {d.loss} (NaN or infinity). "
-                f"The weights were restored to their values at the start of epoch {epoch + d.epoch + 1}. "
-                "Try a smaller learning rate."
-            ) from None
-        seconds = (time.perf_counter() - start_time) / count
-        if count > 1:      # nothing happens between these epochs: record them in one go
-            columns = {"loss": [cost / n for cost, _ in results]}
-            if net.is_classifier:
-                columns["accuracy"] = [correct / n for _, correct in results]
-            columns["seconds"] = [seconds] * count
-            history.extend(range(epoch + 1, epoch + count + 1), columns)
-            epoch += count
-            continue
-        (cost, correct), = results
-        epoch += 1
-        logs = {"loss": cost / n}
-        if net.is_classifier:
-            logs["accuracy"] = correct / n
-        if val is not None:
-            logs.update({f"val_{k}": v for k, v in net.metrics(net.forward_rows(val[0]), val[1]).items()})
-        logs["seconds"] = seconds
-        history.append(epoch, logs)
-        if verbose:
-            print(format_logs(epoch, epochs, logs), file=sys.stdout, flush=True)
+    printers = [] if verbose == 0 else [ProgressBar() if verbose == 1 else EpochLogger()]
+    cbs = [history, *user_callbacks, *printers]
+    checkpointing = any(type(cb).on_interrupt is not Callback.on_interrupt for cb in cbs)
+    fit_info = {"n_samples": n, "batch_size": batch_size, "shuffle": bool(shuffle),
+                "validation": val is not None, "data": _fingerprint(X, Y) if (checkpointing or checkpoint) else ""}
+    state = TrainingState(net, opt, cbs, rng, epochs=epochs, batch_size=batch_size, n_samples=n,
+                          has_validation=val is not None, fit_info=fit_info)
+    for cb in cbs:
+        cb.validate(state)
+    if checkpoint is not None:
+        _apply_checkpoint(state, *checkpoint)     # checked in full before anything is written
+
+    eng = engine_cls(net, opt, X, Y, batch_size)
+    state.engine = history.engine = eng.name
+    previous_handlers = _install_signal_handlers(state) if checkpointing else None
+    try:
+        for cb in cbs:
+            cb.on_train_begin(state)
+        if cbs == [history] and val is None and not net.has_dropout and state.epoch_done:
+            _train_epochs_in_bulk(state, eng)
+        else:
+            _train_epoch_by_epoch(state, eng, val, checkpointing)
+    finally:
+        if previous_handlers is not None:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+        for cb in cbs:
+            cb.on_train_end(state)
+    history.stop_reason = state.stop_reason
     return history
+
+
+def _check_callbacks(callbacks) -> list[Callback]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+        raise DeltapropTypeError("The 'callbacks' argument must be a list of callbacks, e.g. "
+                                 f"[dp.callbacks.EarlyStopping()]. Got {type(callbacks).__name__} instead.")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise DeltapropTypeError(f"callbacks[{i}] must be a deltaprop Callback (subclass "
+                                     f"dp.callbacks.Callback). Got {type(cb).__name__} {cb!r} instead.")
+        if isinstance(cb, History):
+            raise ValidationError(f"callbacks[{i}] is a History: fit records one itself and returns it.")
+    return list(callbacks)
+
+
+# ---------------------------------------------------------------------------------------
+# The two ways through the epochs
+
+def _orders(state, count: int) -> np.ndarray:
+    """The example order of the next ``count`` epochs, drawn from the state's generator."""
+    n = state.n_samples
+    if state.fit_info["shuffle"] and n > 1:
+        return np.stack([state.rng.permutation(n) for _ in range(count)])
+    # in order; a permutation of one example is the identity: nothing is drawn
+    return np.broadcast_to(np.arange(n), (count, n))
+
+
+def _train_epochs_in_bulk(state, eng) -> None:
+    """Nothing happens between epochs (no validation, no callback but History): let the
+    engine run many at once, so a compiled one spends no Python on each (W3)."""
+    history = state.history
+    per_call = max(1, min(state.epochs, (1 << 22) // state.n_samples))
+    while state.epoch < state.epochs:
+        count = min(per_call, state.epochs - state.epoch)
+        orders = _orders(state, count)
+        snap = eng.snapshot()
+        start = time.perf_counter()
+        blocks, done = eng.run_epochs(orders, state.rng)
+        seconds = (time.perf_counter() - start) / count
+        failure = None
+        if done < count:
+            # rewind to the weights before the bad batch: the same epochs again (engines
+            # are deterministic), then the bad epoch up to that batch
+            b, cost = blocks[done].bad, blocks[done].bad_cost
+            eng.restore(snap)
+            blocks, _ = eng.run_epochs(orders[:done], state.rng)
+            eng.run(orders[done], 0, b, state.rng)
+            failure = (b, cost, False)
+        elif not eng.params_finite():
+            done, b, cost, update = _locate_nonfinite_weights(eng, snap, state.rng, None,
+                                                              [(order, 0, eng.n_batches) for order in orders])
+            blocks, failure = blocks[:done], (b, cost, update)
+        columns = {"loss": [b.cost / state.n_samples for b in blocks[:done]]}
+        if state.net.is_classifier:
+            columns["accuracy"] = [b.correct / state.n_samples for b in blocks[:done]]
+        columns["seconds"] = [seconds] * done
+        history.extend(range(state.epoch + 1, state.epoch + done + 1), columns)
+        state.epoch += done
+        if failure is not None:
+            state.epoch += 1
+            state.epoch_done = False
+            _nonfinite(state, *failure)
+            return
+
+
+def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
+    cbs = state.callbacks
+    compiled = eng.name != "numpy"
+    if any(cb.wants_batches for cb in cbs) or checkpointing:
+        block = max(1, -(-state.n_batches // 50)) if compiled else 1
+    else:
+        block = state.n_batches
+    while state.epoch < state.epochs and not state.stop_training:
+        if state.epoch_done:                       # a new epoch (else: resumed in the middle of one)
+            state.epoch += 1
+            state.epoch_done = False
+            state.order = _orders(state, 1)[0]
+            state.batch, state.epoch_cost, state.epoch_correct = 0, 0.0, 0
+        for cb in cbs:
+            cb.on_epoch_begin(state)
+        snap, rng_state, first = eng.snapshot(), state.rng.bit_generator.state, state.batch
+        start = time.perf_counter()
+        failure = None
+        while state.batch < state.n_batches:
+            stop = min(state.n_batches, state.batch + block)
+            blk = eng.run(state.order, state.batch, stop, state.rng)
+            if blk.bad >= 0:
+                # rewind to the weights before the bad batch: replay the epoch up to it
+                eng.restore(snap)
+                state.rng.bit_generator.state = rng_state
+                eng.run(state.order, first, blk.bad, state.rng)
+                failure = (blk.bad, blk.bad_cost, False)
+                break
+            state.epoch_cost += blk.cost
+            state.epoch_correct += blk.correct
+            examples = min(stop * state.batch_size, state.n_samples) - state.batch * state.batch_size
+            state.batch, state.batch_loss = stop, blk.cost / examples
+            for cb in cbs:
+                cb.on_batch_end(state)
+            if state.interrupted:
+                _interrupt(state)
+        if failure is None and not eng.params_finite():
+            failure = _locate_nonfinite_weights(eng, snap, state.rng, rng_state,
+                                                [(state.order, first, state.n_batches)])[1:]
+        if failure is not None:
+            _nonfinite(state, *failure)
+            return
+        n = state.n_samples
+        logs = {"loss": state.epoch_cost / n}
+        if state.net.is_classifier:
+            logs["accuracy"] = state.epoch_correct / n
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in state.net.metrics(state.net.forward_rows(val[0]), val[1]).items()})
+        logs["seconds"] = time.perf_counter() - start
+        state.logs, state.epoch_done, state.batch = logs, True, 0
+        for cb in cbs:
+            cb.on_epoch_end(state)
+        if state.interrupted:
+            _interrupt(state)
+
+
+def _locate_nonfinite_weights(eng, snap, rng, rng_state, plan):
+    """Every cost was finite but a weight is not: replay ``plan`` (segments ``(order, start,
+    stop)`` of batches) one batch at a time from ``snap`` to find the update that made it
+    so, and stop just before it. Returns (segment, batch, its cost, True if it was the
+    update rather than the cost that went non-finite)."""
+    eng.restore(snap)
+    if rng_state is not None:
+        rng.bit_generator.state = rng_state
+    for k, (order, start, stop) in enumerate(plan):
+        for b in range(start, stop):
+            before, rs = eng.snapshot(), rng.bit_generator.state
+            blk = eng.run(order, b, b + 1, rng)
+            if blk.bad >= 0:
+                return k, b, blk.bad_cost, False
+            if not eng.params_finite():
+                eng.restore(before)
+                rng.bit_generator.state = rs
+                return k, b, blk.cost, True
+    raise RuntimeError("deltaprop internal error: the replay did not reproduce the non-finite weights "
+                       "(the engine is not deterministic); please report this.")
+
+
+def _nonfinite(state, batch: int, cost: float, update: bool) -> None:
+    """A batch's cost (or its update) was not finite; the weights are the last finite ones."""
+    state.nonfinite = {"epoch": state.epoch, "batch": batch + 1, "loss": cost, "update": update}
+    for cb in state.callbacks:
+        cb.on_nonfinite(state)
+    if not state.stop_training:
+        what = "its update made a weight infinite or NaN" if update else f"the cost became {cost}"
+        raise NonFiniteError(
+            f"Training diverged in epoch {state.epoch}, batch {batch + 1} of {state.n_batches}: {what}. "
+            "The weights were restored to the last finite ones (from before that batch). Try a smaller "
+            "learning rate, or pass callbacks=[dp.callbacks.TerminateOnNaN()] to stop without an error."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Signals and checkpoints
+
+def _install_signal_handlers(state) -> dict | None:
+    """SIGINT/SIGTERM set a flag the loop checks after each block of batches; a second
+    SIGINT interrupts at once. Only in the main thread (Python's rule for signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = {}
+
+    def handler(signum, frame):
+        if state.interrupted and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        state.interrupted = signum
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+    return previous
+
+
+def _interrupt(state) -> None:
+    """Flush a checkpoint, then stop with the conventional outcome of the signal."""
+    for cb in state.callbacks:
+        cb.on_interrupt(state)
+    signum = state.interrupted
+    done, batch = state.progress
+    where = f"after epoch {done}" if not batch else f"in epoch {done + 1} after batch {batch}"
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt(f"training interrupted {where}; a checkpoint was written")
+    print(f"deltaprop: training stopped by signal {signum} {where}; a checkpoint was written",
+          file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
+
+
+def find_checkpoint(path) -> Path:
+    """``path`` itself if it is a file; for a folder, its most advanced checkpoint."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise DataError(f"The 'resume' argument names {str(path)!r}, which does not exist.")
+    best, best_key, skipped = None, None, []
+    for candidate in sorted(path.glob("*.npz")):
+        if _archive.is_temporary(candidate):
+            continue
+        try:
+            _, training, _ = io.read_checkpoint(candidate)
+        except (DataError, ValidationError) as e:
+            skipped.append(f"{candidate.name}: {e}")
+            continue
+        p = training.get("progress", {})
+        key = (p.get("epochs_done", 0), p.get("batch", 0), candidate.stat().st_mtime)
+        if best_key is None or key > best_key:
+            best, best_key = candidate, key
+    if best is None:
+        detail = "".join(f"\n  {s}" for s in skipped)
+        raise DataError(f"No readable checkpoint in {str(path)!r}.{detail}")
+    for s in skipped:
+        warnings.warn(f"resume: skipped an unreadable file in {str(path)!r}: {s}", stacklevel=4)
+    return best
+
+
+def _read_resume(resume):
+    if not isinstance(resume, (str, Path)) and not hasattr(resume, "__fspath__"):
+        raise DeltapropTypeError(f"The 'resume' argument must be a checkpoint file or folder. Got {resume!r} instead.")
+    path = find_checkpoint(resume)
+    ck_net, training, arrays = io.read_checkpoint(path)
+    if training.get("version") != CHECKPOINT_VERSION:
+        raise DataError(f"{str(path)!r} holds training state of version {training.get('version')!r}; this "
+                        f"deltaprop reads version {CHECKPOINT_VERSION}.")
+    return path, training, arrays, ck_net
+
+
+def _apply_checkpoint(state, path, training, arrays, ck_net) -> None:
+    """Check the checkpoint against this fit call in full, then put its state in place."""
+    net, opt = state.net, state.optimizer
+    io.check_compatible(net, io.network_header(ck_net))
+    mismatches = [f"{key}: checkpoint {training['fit'].get(key)!r}, this call {value!r}"
+                  for key, value in state.fit_info.items() if training["fit"].get(key) != value]
+    if mismatches:
+        raise ValidationError(f"Cannot resume from {str(path)!r}: this fit call differs from the one that wrote it "
+                              "(same data, batch size, shuffling and validation are needed):\n  "
+                              + "\n  ".join(mismatches))
+    saved_opt = training["optimizer"]["config"]
+    mine = opt.config()
+    diffs = [f"{k}: checkpoint {saved_opt.get(k)!r}, given {v!r}" for k, v in mine.items()
+             if k != "lr" and saved_opt.get(k) != v]
+    if diffs:
+        raise ValidationError(f"Cannot resume from {str(path)!r} with this optimizer:\n  " + "\n  ".join(diffs))
+    progress = training["progress"]
+    if progress["epochs_done"] > state.epochs or (progress["epochs_done"] == state.epochs and progress["batch"]):
+        raise ValidationError(f"{str(path)!r} is from epoch {progress['epochs_done']}; epochs={state.epochs} "
+                              "asks for fewer. Pass the total number of epochs to train.")
+    rng_state = training["rng"]["state"]
+    if rng_state.get("bit_generator") != type(state.rng.bit_generator).__name__:
+        raise ValidationError(f"{str(path)!r} was shuffled with a {rng_state.get('bit_generator')} generator; "
+                              f"this call's is {type(state.rng.bit_generator).__name__}.")
+    saved_cbs = training.get("callbacks", [])
+    cb_arrays: dict[int, dict] = {}
+    for name, value in arrays.items():
+        if name.startswith("cb/"):
+            _, j, key = name.split("/", 2)
+            cb_arrays.setdefault(int(j), {})[key] = value
+    # -- everything checked: put it in place
+    net.set_weights(ck_net.get_weights())
+    opt.lr = saved_opt.get("lr", opt.lr)
+    opt.set_state(training["optimizer"], {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+    state.rng.bit_generator.state = rng_state
+    state.epoch = progress["epochs_done"]
+    if progress["batch"]:
+        state.epoch += 1
+        state.epoch_done = False
+        state.batch = progress["batch"]
+        state.order = np.asarray(arrays["order"], dtype=np.intp)
+        state.epoch_cost, state.epoch_correct = float(progress["epoch_cost"]), int(progress["epoch_correct"])
+    state.resumed = True
+    by_class: dict[str, list[int]] = {}
+    for j, saved in enumerate(saved_cbs):
+        by_class.setdefault(saved["class"], []).append(j)
+    for cb in state.callbacks:
+        slots = by_class.get(type(cb).__name__)
+        if slots:
+            j = slots.pop(0)
+            cb.set_state(saved_cbs[j]["state"], cb_arrays.get(j, {}))
+        elif any(cb.get_state()):
+            warnings.warn(f"resume: the checkpoint holds no state for {type(cb).__name__}; it starts afresh.",
+                          stacklevel=4)

@@ -1,0 +1,431 @@
+"""Floor 4: callbacks, everything optional about training.
+
+The loop of :func:`deltaprop.training.fit` is short; whatever else happens while a
+network trains (recording metrics, stopping early, writing checkpoints and logs,
+changing the learning rate, a progress bar) is a :class:`Callback`. Each hook receives
+the loop's :class:`~deltaprop.training.TrainingState`, the one object they share:
+
+==================  =================================================================
+``state.net``       the network being trained; ``state.optimizer`` its optimizer
+``state.epoch``     the epoch running (1-based) or, after it, the last one finished
+``state.epochs``    how many epochs the call trains in all
+``state.batch``     batches finished in the current epoch (of ``state.n_batches``)
+``state.logs``      the epoch's metrics: ``loss``, ``accuracy``, ``val_loss``, ... (Keras' names)
+``state.stop_training``  set it to True to stop after the current epoch
+==================  =================================================================
+
+Hooks, in the order the loop calls them: ``on_train_begin``, then per epoch
+``on_epoch_begin``, ``on_batch_end`` (after each block of batches the engine runs:
+one batch with the NumPy engine, several with a compiled one), ``on_epoch_end``; finally
+``on_train_end``. ``on_nonfinite`` is called when a batch's cost is NaN or infinite
+(the weights are then the last finite ones), ``on_interrupt`` when SIGINT or SIGTERM
+arrives. A callback whose state must survive a crash returns it from
+:meth:`Callback.get_state` (JSON-able values and NumPy arrays), and gets it back through
+:meth:`Callback.set_state` when training resumes from a checkpoint.
+
+Callbacks never import the training loop: they act on the state they are given.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._array import check_positive_int, check_real
+from .errors import DeltapropTypeError, ValidationError
+
+
+class Callback:
+    """Base class: every hook does nothing. Override the ones you need."""
+
+    def validate(self, state) -> None:
+        """Raise if this callback cannot work with this fit call (before anything changes)."""
+
+    def on_train_begin(self, state) -> None: ...
+    def on_epoch_begin(self, state) -> None: ...
+    def on_batch_end(self, state) -> None: ...
+    def on_epoch_end(self, state) -> None: ...
+    def on_train_end(self, state) -> None: ...
+    def on_nonfinite(self, state) -> None: ...
+    def on_interrupt(self, state) -> None: ...
+
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """What a checkpoint must keep of this callback: ``(json_part, arrays)``."""
+        return {}, {}
+
+    def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Put back what :meth:`get_state` returned."""
+
+    @property
+    def wants_batches(self) -> bool:
+        """True if ``on_batch_end`` does something (the loop then runs shorter blocks)."""
+        return type(self).on_batch_end is not Callback.on_batch_end
+
+    @property
+    def wants_epochs(self) -> bool:
+        """True if anything must run between epochs (else a compiled engine may run many at once)."""
+        return any(getattr(type(self), hook) is not getattr(Callback, hook)
+                   for hook in ("on_epoch_begin", "on_batch_end", "on_epoch_end", "on_interrupt"))
+
+
+class History(Callback):
+    """Per-epoch metrics of a :func:`~deltaprop.training.fit` call, Keras-style.
+
+    ``history.history`` maps ``"loss"``, ``"accuracy"``, ``"val_loss"``,
+    ``"val_accuracy"`` (those that apply), ``"lr"`` (with a schedule) and
+    ``"seconds"`` to one value per epoch; ``history["loss"]`` is a shortcut. Training
+    loss and accuracy are over the outputs the network gave each example while it was
+    trained on it during the epoch (as Keras reports them); validation metrics are
+    taken at the epoch's end. ``engine`` names the engine that ran the batches and
+    ``stop_reason`` says why training ended before its last epoch, if it did.
+    """
+
+    def __init__(self):
+        self.engine = ""
+        self.stop_reason = ""
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, state):
+        self.append(state.epoch, state.logs)
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def extend(self, epochs, columns: dict) -> None:
+        """Record several epochs at once: ``columns`` maps each key to one value per epoch."""
+        self.epoch.extend(epochs)
+        for key, values in columns.items():
+            self.history.setdefault(key, []).extend(float(v) for v in values)
+
+    def get_state(self):
+        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}, {}
+
+    def set_state(self, meta, arrays):
+        self.epoch = [int(e) for e in meta.get("epoch", [])]
+        self.history = {k: [float(x) for x in v] for k, v in meta.get("history", {}).items()}
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self)}, keys={list(self.history)})"
+
+
+def format_logs(epoch: int, epochs: int, logs: dict) -> str:
+    """One line per epoch: ``epoch  3/30  loss 0.0123  accuracy 0.9501 ... 1.20s``."""
+    width = len(str(epochs))
+    parts = [f"epoch {epoch:>{width}}/{epochs}"]
+    for key, value in logs.items():
+        if key == "seconds":
+            continue
+        parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
+    parts.append(f"{logs.get('seconds', 0.0):.2f}s")
+    return "  ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# Monitoring a metric: shared by EarlyStopping and ModelCheckpoint(save_best_only=True)
+
+def _mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValidationError(f"The 'mode' argument must be 'auto', 'min' or 'max'. Got {mode!r} instead.")
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _check_monitor(name: str, monitor: str, state) -> None:
+    if monitor.startswith("val_") and not state.has_validation:
+        raise ValidationError(
+            f"{name} monitors {monitor!r}, but this fit call has no validation data. "
+            "Pass validation_data=(X_val, Y_val) or validation_split=0.1, or monitor 'loss'."
+        )
+    if monitor.endswith("accuracy") and not state.net.is_classifier:
+        raise ValidationError(f"{name} monitors {monitor!r}, but this network is not a classifier "
+                              "(it reports no accuracy). Monitor 'loss' or 'val_loss'.")
+
+
+class _Monitor:
+    """The best value of a metric so far, and whether a new one improves on it by min_delta."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float):
+        if not isinstance(monitor, str):
+            raise DeltapropTypeError(f"The 'monitor' argument must be a metric name such as 'val_loss'. "
+                                     f"Got {monitor!r} instead.")
+        self.monitor = monitor
+        self.mode = _mode(monitor, mode)
+        self.min_delta = check_real("min_delta", min_delta, low=0)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def improves(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def value(self, logs: dict) -> float:
+        return float(logs[self.monitor])
+
+    def set_best(self, best) -> None:
+        """From a checkpoint: None stands for "nothing seen yet" (JSON has no infinity)."""
+        self.best = (math.inf if self.mode == "min" else -math.inf) if best is None else float(best)
+
+
+def _finite_or_none(value: float):
+    return value if math.isfinite(value) else None
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the network ends with the weights of its best
+    epoch (also when training runs to its last epoch without stopping early).
+    """
+
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 0, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False):
+        self._m = _Monitor(monitor, mode, min_delta)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValidationError(f"The 'patience' argument must be an integer >= 0. Got {patience!r} instead.")
+        self.patience = patience
+        self.restore_best_weights = bool(restore_best_weights)
+        self.wait = 0
+        self.best_epoch = 0
+        self.stopped_epoch = 0
+        self.best_weights: list[np.ndarray] | None = None
+
+    @property
+    def monitor(self) -> str:
+        return self._m.monitor
+
+    @property
+    def best(self) -> float:
+        return self._m.best
+
+    def validate(self, state):
+        _check_monitor("EarlyStopping", self.monitor, state)
+
+    def on_epoch_end(self, state):
+        value = self._m.value(state.logs)
+        if self._m.improves(value):
+            self._m.best, self.best_epoch, self.wait = value, state.epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = state.net.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = state.epoch
+            state.stop_training = True
+            state.stop_reason = (f"EarlyStopping: {self.monitor} did not improve on {self._m.best:.6g} "
+                                 f"(epoch {self.best_epoch}) for {self.wait} epoch(s)")
+
+    def on_train_end(self, state):
+        if self.restore_best_weights and self.best_weights is not None and self.best_epoch != state.epoch:
+            state.net.set_weights(self.best_weights)
+
+    def get_state(self):
+        meta = {"best": _finite_or_none(self._m.best), "wait": self.wait, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch}
+        arrays = {f"w{i}": w for i, w in enumerate(self.best_weights or [])}
+        return meta, arrays
+
+    def set_state(self, meta, arrays):
+        self._m.set_best(meta["best"])
+        self.wait, self.best_epoch = int(meta["wait"]), int(meta["best_epoch"])
+        self.stopped_epoch = int(meta.get("stopped_epoch", 0))
+        weights = [arrays[f"w{i}"] for i in range(len(arrays))]
+        self.best_weights = weights or None
+
+
+class TerminateOnNaN(Callback):
+    """Stop training, instead of raising NonFiniteError, when a batch's cost is NaN or infinite.
+
+    The network keeps its last finite weights (those before the bad batch); the
+    message, printed to stderr and kept as ``history.stop_reason``, names the epoch
+    and the batch.
+    """
+
+    def on_nonfinite(self, state):
+        info = state.nonfinite
+        state.stop_training = True
+        what = "a weight became infinite or NaN" if info["update"] else f"the cost became {info['loss']}"
+        state.stop_reason = (f"TerminateOnNaN: {what} in epoch {info['epoch']}, batch {info['batch']} of "
+                             f"{state.n_batches}; training stopped with the last finite weights (those before "
+                             "that batch).")
+        print(state.stop_reason, file=sys.stderr, flush=True)
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch to a CSV file: ``epoch`` and every metric of ``state.logs``.
+
+    The file is flushed after every row, so a crash loses at most the epoch that was
+    running. When training resumes from a checkpoint, rows of epochs after the
+    checkpoint's (written before a crash, then trained again) are dropped first.
+    """
+
+    def __init__(self, path, *, append: bool = False, separator: str = ","):
+        if not isinstance(path, (str, os.PathLike)):
+            raise DeltapropTypeError(f"The 'path' argument of CSVLogger must be a file path. Got {path!r} instead.")
+        self.path = Path(path)
+        self.append = bool(append)
+        self.separator = separator
+        self._keys: list[str] | None = None
+        self._file = None
+
+    def on_train_begin(self, state):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if state.resumed and self.path.exists():
+            self._keep_rows_up_to(state.epoch)
+            mode = "a"
+        else:
+            mode = "a" if self.append and self.path.exists() else "w"
+        if mode == "a" and self.path.exists() and self.path.stat().st_size:
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f, delimiter=self.separator), None)
+            self._keys = header[1:] if header else None
+        self._file = open(self.path, mode, newline="")
+
+    def _keep_rows_up_to(self, epoch: int) -> None:
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f, delimiter=self.separator))
+        kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= epoch]
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=self.separator).writerows(kept)
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        tmp.write_text(buf.getvalue())
+        os.replace(tmp, self.path)
+
+    def on_epoch_end(self, state):
+        writer = csv.writer(self._file, delimiter=self.separator)
+        if self._keys is None:
+            self._keys = list(state.logs)
+            writer.writerow(["epoch", *self._keys])
+        writer.writerow([state.epoch, *(_fmt(state.logs.get(k, "")) for k in self._keys)])
+        self._file.flush()
+
+    def on_train_end(self, state):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _fmt(value) -> str:
+    return repr(float(value)) if isinstance(value, (int, float, np.floating)) else str(value)
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate before every epoch from ``schedule(epoch, lr0)``.
+
+    ``schedule`` is a :mod:`deltaprop.schedules` object or any function of
+    ``(epoch, lr0)``, with ``epoch`` counting from 1 and ``lr0`` the learning rate the
+    optimizer had when training began. The rate used is logged as ``lr``.
+    """
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise DeltapropTypeError("The 'schedule' argument must be callable as schedule(epoch, lr0), e.g. "
+                                     f"dp.schedules.CosineDecay(epochs=30). Got {schedule!r} instead.")
+        self.schedule = schedule
+        self.lr0: float | None = None
+
+    def on_train_begin(self, state):
+        if self.lr0 is None:
+            self.lr0 = state.optimizer.lr
+
+    def on_epoch_begin(self, state):
+        lr = self.schedule(state.epoch, self.lr0)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not 0 < lr < math.inf:
+            raise ValidationError(f"The learning-rate schedule {self.schedule!r} gave {lr!r} for epoch "
+                                  f"{state.epoch}; it must give a finite number > 0.")
+        state.optimizer.lr = float(lr)
+
+    def on_epoch_end(self, state):
+        state.logs["lr"] = state.optimizer.lr
+
+    def get_state(self):
+        return {"lr0": self.lr0}, {}
+
+    def set_state(self, meta, arrays):
+        self.lr0 = meta.get("lr0")
+
+
+class ModelCheckpoint(Callback):
+    """Write training checkpoints into ``directory``: every ``every`` epochs, or only when
+    ``monitor`` improves (``save_best_only``), keeping the last ``keep`` files it wrote.
+
+    A checkpoint holds everything :func:`~deltaprop.training.fit` needs to continue
+    bit-identically (weights, optimizer state, epoch and step counters, the shuffling
+    generator's state, every callback's state); ``fit(..., resume=directory)`` picks
+    the most advanced one. ``dp.load(file)`` reads the network of any of them. While a
+    ModelCheckpoint is in use, SIGINT and SIGTERM make the loop write one more
+    checkpoint (mid-epoch, named ``epoch-XXXX-batch-YYYYY.npz``) before it stops.
+    Files are written atomically: a crash mid-write leaves the previous files intact.
+    """
+
+    def __init__(self, directory, *, every: int = 1, save_best_only: bool = False, monitor: str = "val_loss",
+                 mode: str = "auto", keep: int | None = None):
+        if not isinstance(directory, (str, os.PathLike)):
+            raise DeltapropTypeError(f"The 'directory' argument of ModelCheckpoint must be a folder path. "
+                                     f"Got {directory!r} instead.")
+        self.directory = Path(directory)
+        self.every = check_positive_int("every", every)
+        self.save_best_only = bool(save_best_only)
+        self._m = _Monitor(monitor, mode, 0.0)
+        self.keep = None if keep is None else check_positive_int("keep", keep)
+        self.written: list[str] = []
+
+    def validate(self, state):
+        if self.save_best_only:
+            _check_monitor("ModelCheckpoint", self._m.monitor, state)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ValidationError(f"ModelCheckpoint needs a folder; {str(self.directory)!r} is a file.")
+
+    def on_train_begin(self, state):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state.remove_stale_temporaries(self.directory)
+
+    def on_epoch_end(self, state):
+        if self.save_best_only:
+            value = self._m.value(state.logs)
+            if not self._m.improves(value):
+                return
+            self._m.best = value
+        elif state.epoch % self.every and state.epoch != state.epochs:
+            return
+        self._write(state, f"epoch-{state.epoch:04d}.npz")
+
+    def on_interrupt(self, state):
+        self._write(state, f"epoch-{state.epoch:04d}-batch-{state.batch:05d}.npz", prune=False)
+
+    def _write(self, state, name: str, prune: bool = True) -> None:
+        path = self.directory / name
+        # Record the file first, so the checkpoint itself knows it is among those written.
+        if name not in self.written:
+            self.written.append(name)
+        state.save_checkpoint(path)
+        if prune and self.keep is not None:
+            while len(self.written) > self.keep:
+                old = self.directory / self.written.pop(0)
+                if old != path:
+                    old.unlink(missing_ok=True)
+
+    def get_state(self):
+        return {"best": _finite_or_none(self._m.best), "written": list(self.written)}, {}
+
+    def set_state(self, meta, arrays):
+        self._m.set_best(meta.get("best"))
+        self.written = list(meta.get("written", []))
