@@ -8,6 +8,7 @@ the lecture notes derive it (BP1-BP4), and fast enough for real data.
 """
 
 from . import activations, callbacks, datasets, examples, initializers, losses, optimizers, schedules
+from . import data
 from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
                      UnknownNameError, ValidationError)
 from .gradcheck import GradcheckReport, gradcheck
@@ -23,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
-    "callbacks", "datasets", "examples", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
+    "callbacks", "data", "datasets", "examples", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
     "schedules", "__version__",
 ]
