@@ -46,6 +46,7 @@ import secrets
 import stat
 import struct
 import time
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -84,7 +85,7 @@ _TEMPORARY = re.compile(r"\..+\.tmp-[0-9]+-[0-9a-f]{8}")
 # What a damaged ZIP can raise from inside zipfile, zlib, struct and NumPy's .npy parser.
 # (DataError is a ValueError too: it is re-raised unchanged before these are caught.)
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error, KeyError, NotImplementedError,
-           OverflowError, RuntimeError, OSError, SyntaxError)
+           OverflowError, RuntimeError, OSError, SyntaxError, tokenize.TokenError)
 
 
 # -- names of temporaries -------------------------------------------------------------
@@ -460,13 +461,19 @@ def _read_array(zf, info, name, shape, dtype) -> np.ndarray:
     with zf.open(info) as member:
         # Parse the .npy header first (literal_eval of a bounded string: nothing runs)
         # and hold it against the declaration before read_array allocates anything.
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(member, MAX_NPY_HEADER)
-        elif version == (2, 0):
-            got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(member, MAX_NPY_HEADER)
-        else:
-            raise DataError(f"member {info.filename!r} is .npy format {version}; deltaprop writes 1.0 or 2.0.")
+        try:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(member, MAX_NPY_HEADER)
+            elif version == (2, 0):
+                got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(member, MAX_NPY_HEADER)
+            else:
+                raise DataError(f"member {info.filename!r} is .npy format {version}; deltaprop writes 1.0 or 2.0.")
+        except (ValueError, SyntaxError, tokenize.TokenError, EOFError) as e:
+            if isinstance(e, DataError):
+                raise
+            raise DataError(f"member {info.filename!r} does not start with a valid .npy header "
+                            f"({type(e).__name__}: {e}).") from None
         if got_dtype.hasobject or got_dtype.str != dtype.str or got_shape != shape:
             raise DataError(f"array {name!r} is declared as shape {shape} of {dtype.str} but member "
                             f"{info.filename!r} holds shape {got_shape} of {got_dtype.str}"
