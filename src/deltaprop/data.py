@@ -390,8 +390,9 @@ class Standardizer:
 
     ``fit`` learns, for each of the d columns of ``X`` ``(n, d)``, the mean and the
     standard deviation (ddof = 0), computed in float64 whatever the dtype of ``X``.
-    A column that is constant (its variance within rounding of zero) gets
-    ``scale = 1``, so it becomes exactly 0 rather than NaN or noise blown up.
+    A column that is constant (or whose variance is within rounding of zero) gets
+    ``scale = 1``, so it becomes 0 (exactly, for a column of equal values) rather
+    than NaN or rounding noise blown up.
     ``transform`` returns the dtype of ``X`` when it is float32 or float64 (float64
     for integers). ``mean`` and ``scale`` are float64 arrays ``(d,)``; ``to_dict``
     and ``from_dict`` carry them through JSON.
@@ -415,7 +416,7 @@ class Standardizer:
             if m.shape != s.shape:
                 raise ShapeError(f"Standardizer: 'mean' has shape {m.shape} but 'scale' has shape {s.shape}.")
             if np.any(s <= 0):
-                raise ValidationError(f"Standardizer: every 'scale' must be > 0. Got {s[s <= 0][0]!r} at index "
+                raise ValidationError(f"Standardizer: every 'scale' must be > 0. Got {float(s[s <= 0][0])!r} at index "
                                       f"{int(np.flatnonzero(s <= 0)[0])}.")
             self._mean, self._scale = m, s
 
@@ -479,15 +480,25 @@ class Standardizer:
         """Learn the mean and scale of each column of ``X`` ``(n, d)``; returns self."""
         A = self._check_X(X, None, "fit").astype(np.float64, copy=False)
         n = len(A)
-        mean = A.mean(axis=0)
-        var = ((A - mean) ** 2).mean(axis=0)  # two passes: no cancellation of large means
-        # A constant column's computed variance is rounding error, not zero. The bound
-        # below (scikit-learn's _is_constant_feature, after Chan, Golub & LeVeque's
+        # Each column divided by the power of two just above its largest |x|: only the
+        # exponents change (no rounding, short of underflow 1e-308 below the largest),
+        # and the squares below cannot overflow even for values near 1e308.
+        _, e = np.frexp(np.abs(A).max(axis=0))
+        p = np.ldexp(1.0, e)
+        B = A / p
+        mean = B.mean(axis=0)
+        # A column of equal values has that value as its mean; the computed mean may be
+        # an ulp off, which would leave the column at +-1e-17 instead of 0.
+        same = np.all(B == B[0], axis=0)
+        mean[same] = B[0, same]
+        var = ((B - mean) ** 2).mean(axis=0)  # two passes: no cancellation of large means
+        # A nearly constant column's computed variance can be rounding error alone. The
+        # bound below (scikit-learn's _is_constant_feature, after Chan, Golub & LeVeque's
         # error analysis of the two-pass variance) is what that error can reach.
         eps = np.finfo(np.float64).eps
-        constant = var <= n * eps * var + (n * mean * eps) ** 2
-        self._mean = mean
-        self._scale = np.where(constant, 1.0, np.sqrt(var))
+        constant = same | (var <= n * eps * var + (n * mean * eps) ** 2)
+        self._mean = mean * p
+        self._scale = np.where(constant, 1.0, np.sqrt(var) * p)
         return self
 
     def transform(self, X) -> np.ndarray:

@@ -667,6 +667,15 @@ def _download(ds: IdxDataset, cache: Path, mirrors: tuple[str, ...], tried: list
             except Exception as e:  # noqa: BLE001 - any failure (network, HTTP, hash, disk) means: next mirror
                 failures.append(f"{url}: {type(e).__name__}: {e}")
                 continue
+            if f.sha256 is None:
+                # No content hash to fall back on: the download must be the published
+                # .gz by every hash there is, or it does not stay in the cache.
+                data = Path(local).read_bytes()
+                if not _is_published_gz(f, data):
+                    Path(local).unlink(missing_ok=True)
+                    failures.append(f"{url}: the MD5 of the download is "
+                                    f"{hashlib.md5(data, usedforsecurity=False).hexdigest()}, expected {f.gz_md5}")
+                    continue
             try:
                 raw.append(_checked_bytes(f, [Path(local)]))
             except DataError as e:
