@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import time
 import zipfile
@@ -426,6 +427,10 @@ def test_sigkill_during_save_leaves_the_old_or_the_new_file(tmp_path):
             os.close(ready_r)
             saver(path, (new, old), ready_w)
         os.close(ready_w)
+        if not select.select([ready_r], [], [], 60)[0]:                 # never hang the suite
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the saving child did not finish a first save within 60 s")
         assert os.read(ready_r, 1) == b"x"                              # a first save has completed
         os.close(ready_r)
         time.sleep(rng.uniform(0, 3 * one_save))                        # then kill it at a random moment
