@@ -12,6 +12,8 @@ import json
 import os
 import stat
 import struct
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -265,22 +267,34 @@ def test_is_temporary():
         assert not is_temporary(name), name
 
 
+def dead_pid() -> int:
+    """The id of a process that has just exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_remove_stale_temporaries(tmp_path):
-    old = [tmp_path / ".a.dpz.tmp-11-0000000a", tmp_path / ".b.dpz.tmp-12-0000000b"]
-    fresh = tmp_path / ".a.dpz.tmp-13-0000000c"
+    me, dead = os.getpid(), dead_pid()
+    old = [tmp_path / f".a.dpz.tmp-{me}-0000000a", tmp_path / ".b.dpz.tmp-1-0000000b"]
+    fresh = tmp_path / f".a.dpz.tmp-{me}-0000000c"      # a save of ours, maybe in progress: kept
+    alive = tmp_path / ".a.dpz.tmp-1-0000000f"           # pid 1 always runs: kept while fresh
+    orphans = [tmp_path / f".a.dpz.tmp-{dead}-00000001",  # its writer is gone: removed at any age
+               tmp_path / f".a.dpz.tmp-{2**80}-00000002"]  # no process can have that id
     keep = [tmp_path / "a.dpz", tmp_path / "notes.tmp-1-00000000"]
-    for p in old + [fresh] + keep:
+    for p in old + [fresh, alive] + orphans + keep:
         p.write_bytes(b"x")
-    folder = tmp_path / ".c.tmp-14-0000000d"
+    folder = tmp_path / f".c.tmp-{dead}-0000000d"
     folder.mkdir()
-    link = tmp_path / ".d.tmp-15-0000000e"
+    link = tmp_path / f".d.tmp-{dead}-0000000e"
     link.symlink_to(keep[0])
     an_hour_ago = time.time() - 3601
     for p in old + [folder, keep[0]]:
         os.utime(p, (an_hour_ago, an_hour_ago))
-    assert remove_stale_temporaries(tmp_path) == sorted(old)
-    assert fresh.exists() and folder.is_dir() and link.is_symlink() and all(p.exists() for p in keep)
-    assert remove_stale_temporaries(str(tmp_path), older_than_s=0) == [fresh]
+    assert remove_stale_temporaries(tmp_path) == sorted(old + orphans)
+    assert fresh.exists() and alive.exists() and folder.is_dir() and link.is_symlink()
+    assert all(p.exists() for p in keep)
+    assert remove_stale_temporaries(str(tmp_path), older_than_s=0) == sorted([fresh, alive])
     with pytest.raises(DataError, match=r"not a directory \(no such directory\)"):
         remove_stale_temporaries(tmp_path / "nope")
     with pytest.raises(ValidationError, match=r"'older_than_s' argument must be a finite number of seconds >= 0"):

@@ -105,7 +105,11 @@ def remove_stale_temporaries(directory: str | os.PathLike, *, older_than_s: floa
     A temporary is what an interrupted :func:`write` leaves (a process killed between
     creating it and renaming it). Only regular files whose names :func:`is_temporary`
     recognises are touched. The default hour spares a save still in progress;
-    ``older_than_s=0`` removes every temporary. Returns the removed paths, sorted.
+    ``older_than_s=0`` removes every temporary. A temporary whose writer (the process
+    id in its name) no longer runs on this machine is removed whatever its age: that
+    save can never finish. (A directory shared by several machines breaks that rule:
+    there, another machine's save in progress looks dead; keep such folders per machine.)
+    Returns the removed paths, sorted.
     """
     folder = _as_path(directory, "directory")
     if isinstance(older_than_s, bool) or not isinstance(older_than_s, numbers.Real) \
@@ -122,10 +126,24 @@ def remove_stale_temporaries(directory: str | os.PathLike, *, older_than_s: floa
             if not is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
             with contextlib.suppress(FileNotFoundError):  # another cleaner got there first
-                if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
+                if entry.stat(follow_symlinks=False).st_mtime <= cutoff or not _writer_alive(entry.name):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return sorted(removed)
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that created the temporary ``name`` still runs (on this machine)."""
+    pid = int(name.rsplit(".tmp-", 1)[1].split("-")[0])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)           # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # no such process (or no such pid at all)
+        return False
+    except (PermissionError, OSError):
+        return True               # it exists (another user's), or we cannot tell: spare it
+    return True
 
 
 # -- writing ----------------------------------------------------------------------------
