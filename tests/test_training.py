@@ -117,3 +117,295 @@ def test_a_short_mnist_run_learns():
                       validation_data=(X_test[:2000], y_test[:2000]), verbose=0)
     assert history["val_accuracy"][-1] > 0.85          # chance is 0.10
     assert history["loss"][1] < history["loss"][0]
+
+
+# ---------------------------------------------------------------------------------------
+# validation_split, verbose, dropout
+
+def test_validation_split_holds_out_the_last_rows():
+    X, y = _data(40)
+    a = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    b = a.copy()
+    ha = a.fit(X, y, epochs=2, batch_size=8, validation_split=0.25, seed=1, verbose=0)
+    hb = b.fit(X[:30], y[:30], epochs=2, batch_size=8, validation_data=(X[30:], y[30:]), seed=1, verbose=0)
+    assert ha.history == hb.history | {"seconds": ha["seconds"]}
+    with pytest.raises(dp.ValidationError, match="either 'validation_data' or 'validation_split'"):
+        a.fit(X, y, validation_split=0.2, validation_data=(X, y), verbose=0)
+    with pytest.raises(dp.ValidationError, match=r"'validation_split' argument must be a finite number in \[0, 1\)"):
+        a.fit(X, y, validation_split=1.0, verbose=0)
+    with pytest.raises(dp.ValidationError, match="leaves 0 for validation and 40 for training"):
+        a.fit(X, y, validation_split=0.01, verbose=0)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_what_is_printed_or_called_between_batches_does_not_change_the_weights(engine, capsys):
+    # verbose=0 lets the engine run many epochs at once, verbose=2 one at a time, and a
+    # checkpoint folder makes it stop every few batches: the bits must not care.
+    X, y = _data(90)
+    results = []
+    for kwargs in (dict(verbose=0), dict(verbose=2), dict(verbose=0, callbacks=[dp.callbacks.ModelCheckpoint(
+            __import__("tempfile").mkdtemp())])):
+        net = dp.Network([4, 7, 3], activation="sigmoid", loss="cross_entropy", seed=4)
+        net.fit(X, y, epochs=3, batch_size=4, optimizer=dp.SGD(lr=0.3, momentum=0.9), seed=8, engine=engine, **kwargs)
+        results.append(net.get_weights())
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_backprop_is_the_gradient_of_the_masked_network():
+    # With the masks held fixed (same generator state), the cost is a smooth function of
+    # the weights, and backprop through a^l (.) M must be its gradient.
+    rng = np.random.default_rng(0)
+    net = dp.Network([5, 6, 6, 2], activation="tanh", output_activation="identity", dropout=0.4, seed=2)
+    X, Y = rng.normal(size=(4, 5)), rng.normal(size=(4, 2))
+
+    def cost(seed=7):
+        return net.loss_fn(net.forward(X.T, np.random.default_rng(seed)), Y.T)
+
+    cost()
+    masks = [layer.M for layer in net.layers[:-1]]
+    assert all(set(np.unique(M)) <= {0.0, 1 / 0.6} for M in masks) and any((M == 0).any() for M in masks)
+    net.backward(Y.T)
+    dW = net.layers[1].dW.copy()
+    h = 1e-6
+    for j, k in [(0, 0), (3, 2), (5, 5)]:
+        w = net.layers[1].W[j, k]
+        net.layers[1].W[j, k] = w + h
+        up = cost()
+        net.layers[1].W[j, k] = w - h
+        down = cost()
+        net.layers[1].W[j, k] = w
+        assert (up - down) / (2 * h) == pytest.approx(dW[j, k], rel=1e-6, abs=1e-10)
+
+
+def test_dropout_is_off_at_predict_time_and_unbiased_in_training():
+    net = dp.Network([3, 200, 1], activation="relu", output_activation="identity", dropout=0.5, seed=0)
+    X = np.ones((1, 3))
+    assert np.array_equal(net.predict(X), net.predict(X))          # no randomness outside training
+    plain = net.layers[0].forward(X.T)
+    rng = np.random.default_rng(0)
+    dropped = np.mean([net.layers[0].forward(X.T, rng) for _ in range(2000)], axis=0)
+    np.testing.assert_allclose(dropped, plain, rtol=0.1, atol=1e-3)   # inverted dropout: E[a M] = a
+    with pytest.raises(dp.ValidationError, match="output layer cannot have dropout"):
+        dp.Network([dp.Dense(2, 2, dropout=0.5)])
+    with pytest.raises(dp.ValidationError, match=r"'dropout' argument must be a finite number in \[0, 1\)"):
+        dp.Dense(2, 2, dropout=1.0)
+    assert dp.engines.select(None, net, dp.SGD()) is dp.engines.NumpyEngine    # numba: no dropout
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints and resume
+
+def _resume_case(tmp_path, engine, optimizer, dropout=0.0):
+    X, y = _data(70)
+
+    def make():
+        return dp.Network([4, 9, 3], activation="relu", loss="cross_entropy", dropout=dropout, seed=6)
+
+    def callbacks(folder):
+        return [dp.callbacks.ModelCheckpoint(folder),
+                dp.callbacks.EarlyStopping("val_loss", patience=50, restore_best_weights=True),
+                dp.callbacks.LearningRateScheduler(dp.schedules.CosineDecay(epochs=6))]
+
+    full = make()
+    hist = full.fit(X, y, epochs=6, batch_size=8, optimizer=optimizer(), validation_split=0.2, seed=3,
+                    verbose=0, engine=engine, callbacks=callbacks(tmp_path / "full"))
+    return X, y, make, callbacks, full, hist
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("optimizer", [lambda: dp.Adam(lr=0.02), lambda: dp.SGD(lr=0.2, momentum=0.9, nesterov=True)])
+def test_resuming_from_any_epoch_is_bit_identical(tmp_path, engine, optimizer):
+    X, y, make, callbacks, full, hist = _resume_case(tmp_path, engine, optimizer)
+    for epoch in (1, 4):
+        net = make()
+        resumed = net.fit(X, y, epochs=6, batch_size=8, optimizer=optimizer(), validation_split=0.2, seed=3,
+                          verbose=0, engine=engine, callbacks=callbacks(tmp_path / f"r{epoch}"),
+                          resume=tmp_path / "full" / f"epoch-{epoch:04d}.npz")
+        for a, b in zip(full.get_weights(), net.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        assert resumed.epoch == hist.epoch
+        assert {k: v for k, v in resumed.history.items() if k != "seconds"} == \
+            {k: v for k, v in hist.history.items() if k != "seconds"}
+
+
+def test_resuming_in_the_middle_of_an_epoch_with_dropout_is_bit_identical(tmp_path):
+    X, y, make, callbacks, full, _ = _resume_case(tmp_path, "numpy", lambda: dp.Adam(lr=0.02), dropout=0.3)
+    # A mid-epoch checkpoint, as SIGINT/SIGTERM write: stop after batch 3 of epoch 2.
+    net = make()
+    stopper = _StopAfter(epoch=2, batch=3, folder=tmp_path / "mid")
+    with pytest.raises(_Stop):
+        net.fit(X, y, epochs=6, batch_size=8, optimizer=dp.Adam(lr=0.02), validation_split=0.2, seed=3, verbose=0,
+                engine="numpy", callbacks=[stopper, *callbacks(tmp_path / "mid")[1:]])
+    path = tmp_path / "mid" / "epoch-0002-batch-00003.npz"
+    assert path.exists()
+    again = make()
+    with pytest.warns(UserWarning, match="no state for ModelCheckpoint; it starts afresh"):
+        again.fit(X, y, epochs=6, batch_size=8, optimizer=dp.Adam(lr=0.02), validation_split=0.2, seed=3,
+                  verbose=0, engine="numpy", callbacks=callbacks(tmp_path / "again"), resume=tmp_path / "mid")
+    for a, b in zip(full.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+class _StopAfter(dp.callbacks.ModelCheckpoint):
+    """Writes a mid-epoch checkpoint at (epoch, batch) the way an interrupt does, then stops."""
+
+    def __init__(self, epoch, batch, folder):
+        super().__init__(folder)
+        self.at = (epoch, batch)
+
+    def on_batch_end(self, state):
+        if (state.epoch, state.batch) == self.at:
+            self.on_interrupt(state)
+            raise _Stop
+
+    def on_epoch_end(self, state):
+        pass
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_stop_exception_propagates(tmp_path):
+    # (the helper above relies on exceptions from callbacks reaching the caller)
+    X, y = _data(30)
+    with pytest.raises(_Stop):
+        dp.Network([4, 3], loss="cross_entropy", seed=0).fit(
+            X, y, epochs=3, batch_size=5, verbose=0, callbacks=[_StopAfter(1, 2, tmp_path)], engine="numpy")
+
+
+def test_resume_refuses_other_data_settings_or_networks_and_changes_nothing(tmp_path):
+    X, y = _data(40)
+    net = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
+    net.fit(X, y, epochs=2, batch_size=8, verbose=0, callbacks=[dp.callbacks.ModelCheckpoint(tmp_path)])
+    ckpt = tmp_path / "epoch-0002.npz"
+    fresh = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
+    before = fresh.get_weights()
+    cases = [
+        (dict(X=X + 1), r"(?s)differs from the one that wrote it.*data: the training data \(X, Y\) are not those"),
+        (dict(batch_size=4), r"batch_size: checkpoint 8, this call 4"),
+        (dict(optimizer=dp.SGD(lr=0.1, momentum=0.5)), r"momentum: checkpoint 0.0, given 0.5"),
+        (dict(optimizer=dp.Adam()), r"saved optimizer state is for 'SGD'|name: checkpoint 'SGD', given 'Adam'"),
+        (dict(epochs=1), r"is from epoch 2; epochs=1 asks for fewer"),
+    ]
+    for change, match in cases:
+        kwargs = dict(X=X, batch_size=8, epochs=3) | change
+        with pytest.raises(dp.ValidationError, match=match):
+            fresh.fit(kwargs.pop("X"), y, verbose=0, resume=ckpt, **kwargs)
+        for a, b in zip(before, fresh.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    other = dp.Network([4, 6, 3], loss="cross_entropy", seed=0)
+    with pytest.raises(dp.ShapeError, match=r"(?s)does not match this one in 2 way.*layers\[0\].*file \(4, 5\), network \(4, 6\)"):
+        other.fit(X, y, epochs=3, batch_size=8, verbose=0, resume=ckpt)
+    with pytest.raises(dp.DataError, match="does not exist"):
+        fresh.fit(X, y, verbose=0, resume=tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(dp.DataError, match="No readable checkpoint"):
+        fresh.fit(X, y, verbose=0, resume=tmp_path / "empty")
+
+
+def test_resume_without_an_optimizer_takes_the_checkpoints(tmp_path):
+    X, y = _data(40)
+    a = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    a.fit(X, y, epochs=4, batch_size=8, optimizer=dp.Adam(lr=0.05), verbose=0, seed=1, engine="numpy",
+          callbacks=[dp.callbacks.ModelCheckpoint(tmp_path)])
+    b = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    b.fit(X, y, epochs=4, batch_size=8, verbose=0, seed=1, engine="numpy", resume=tmp_path / "epoch-0002.npz")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+# ---------------------------------------------------------------------------------------
+# Killing the process: SIGKILL at random moments, SIGTERM and SIGINT
+
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+SCRIPT = Path(__file__).with_name("train_script.py")
+EPOCHS = 60
+
+
+def _start(folder, out, log):
+    return subprocess.Popen([sys.executable, "-u", str(SCRIPT), str(folder), str(out), str(EPOCHS), "numpy"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def _epochs_printed(log) -> int:
+    found = re.findall(r"^epoch\s+(\d+)/", Path(log).read_text(), flags=re.M)
+    return max(map(int, found), default=0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reference")
+    proc = _start(tmp / "ck", tmp / "out.npz", tmp / "log")
+    assert proc.wait(timeout=300) == 0, (tmp / "log").read_text()
+    return dp.load(tmp / "out.npz").get_weights(), (tmp / "ck.csv").read_text()
+
+
+def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_path, uninterrupted):
+    # 20 or more SIGKILLs: a quarter at any moment from the start (imports, reading the
+    # checkpoint, the first batches), the rest at a random point after the run has
+    # finished one more epoch (inside batches or inside a checkpoint write).
+    rng = np.random.default_rng(20261201)
+    folder, out = tmp_path / "ck", tmp_path / "out.npz"
+    kills, runs, announced = 0, 0, 0
+    while True:
+        log = tmp_path / f"log{runs}"
+        proc = _start(folder, out, log)
+        runs += 1
+        if kills < 20:
+            if rng.random() < 0.25:
+                time.sleep(rng.uniform(0.05, 0.8))
+            else:
+                while proc.poll() is None and _epochs_printed(log) <= announced:
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, 0.15))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                announced = max(announced, _epochs_printed(log))
+                if announced:       # every epoch it announced is in a checkpoint on disk
+                    done = dp.io.read_checkpoint(
+                        dp.training.find_checkpoint(folder))[1]["progress"]["epochs_done"]
+                    assert done >= announced, (announced, done)
+                continue
+        assert proc.wait(timeout=300) == 0, log.read_text()
+        break
+    assert kills >= 20
+    weights, csv_text = uninterrupted
+    for a, b in zip(weights, dp.load(out).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    rows = [line.split(",")[0] for line in (tmp_path / "ck.csv").read_text().splitlines()[1:]]
+    assert rows == [str(e) for e in range(1, EPOCHS + 1)]            # each epoch logged exactly once
+    strip = [",".join(line.split(",")[:-1]) for line in csv_text.splitlines()]   # all but "seconds"
+    assert [",".join(line.split(",")[:-1]) for line in (tmp_path / "ck.csv").read_text().splitlines()] == strip
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]            # no temporaries left behind
+
+
+@pytest.mark.parametrize("sig, codes", [(signal.SIGTERM, (143,)), (signal.SIGINT, (130, -signal.SIGINT))])
+def test_sigterm_and_sigint_flush_a_checkpoint_and_exit_conventionally(tmp_path, uninterrupted, sig, codes):
+    folder, out, log = tmp_path / "ck", tmp_path / "out.npz", tmp_path / "log"
+    proc = _start(folder, out, log)
+    deadline = time.time() + 120
+    while _epochs_printed(log) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)                                   # somewhere inside epoch 3, most likely
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) in codes, log.read_text()
+    written = sorted(p.name for p in folder.iterdir())
+    assert any(re.fullmatch(r"epoch-\d{4}(-batch-\d{5})?\.npz", name) for name in written)
+    if sig == signal.SIGTERM:
+        assert "stopped by signal 15" in log.read_text()
+    proc = _start(folder, out, tmp_path / "log2")
+    assert proc.wait(timeout=300) == 0
+    for a, b in zip(uninterrupted[0], dp.load(out).get_weights()):
+        np.testing.assert_array_equal(a, b)

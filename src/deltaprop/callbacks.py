@@ -10,7 +10,8 @@ the loop's :class:`~deltaprop.training.TrainingState`, the one object they share
 ``state.epoch``     the epoch running (1-based) or, after it, the last one finished
 ``state.epochs``    how many epochs the call trains in all
 ``state.batch``     batches finished in the current epoch (of ``state.n_batches``)
-``state.logs``      the epoch's metrics: ``loss``, ``accuracy``, ``val_loss``, ... (Keras' names)
+``state.logs``      the epoch's metrics: ``loss``, ``accuracy``, ``val_loss``, ... (Keras' names);
+                    a callback adds its own to ``state.extra_logs`` before the epoch ends
 ``state.stop_training``  set it to True to stop after the current epoch
 ==================  =================================================================
 
@@ -348,13 +349,11 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, state):
         lr = self.schedule(state.epoch, self.lr0)
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not 0 < lr < math.inf:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not 0 <= lr < math.inf:
             raise ValidationError(f"The learning-rate schedule {self.schedule!r} gave {lr!r} for epoch "
-                                  f"{state.epoch}; it must give a finite number > 0.")
+                                  f"{state.epoch}; it must give a finite number >= 0.")
         state.optimizer.lr = float(lr)
-
-    def on_epoch_end(self, state):
-        state.logs["lr"] = state.optimizer.lr
+        state.extra_logs["lr"] = state.optimizer.lr
 
     def get_state(self):
         return {"lr0": self.lr0}, {}

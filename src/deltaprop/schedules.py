@@ -7,7 +7,7 @@ function of that signature works too.
 
 >>> [round(StepDecay(drop=0.5, every=2)(e, 1.0), 3) for e in range(1, 6)]
 [1.0, 1.0, 0.5, 0.5, 0.25]
->>> [round(CosineDecay(epochs=5)(e, 1.0), 3) for e in range(1, 6)]
+>>> [round(CosineDecay(epochs=4)(e, 1.0), 3) for e in range(1, 6)]
 [1.0, 0.854, 0.5, 0.146, 0.0]
 """
 
@@ -54,9 +54,12 @@ class ExponentialDecay(Schedule):
 
 
 class CosineDecay(Schedule):
-    """Half a cosine from lr0 at epoch 1 down to ``min_lr`` at epoch ``epochs`` (held after):
+    """Half a cosine from lr0 at epoch 1 down to ``min_lr`` after ``epochs`` epochs (held after):
 
-        lr = min_lr + (lr0 - min_lr) (1 + cos(pi (epoch - 1) / (epochs - 1))) / 2
+        lr = min_lr + (lr0 - min_lr) (1 + cos(pi min(epoch - 1, epochs) / epochs)) / 2
+
+    so every one of the ``epochs`` epochs still learns (as PyTorch's CosineAnnealingLR
+    with T_max = epochs, stepped once per epoch).
     """
 
     def __init__(self, epochs: int, min_lr: float = 0.0):
@@ -64,9 +67,7 @@ class CosineDecay(Schedule):
         self.min_lr = check_real("min_lr", min_lr, low=0)
 
     def __call__(self, epoch, lr0):
-        if self.epochs == 1:
-            return lr0
-        t = min(epoch - 1, self.epochs - 1) / (self.epochs - 1)
+        t = min(epoch - 1, self.epochs) / self.epochs
         return self.min_lr + (lr0 - self.min_lr) * (1 + math.cos(math.pi * t)) / 2
 
 

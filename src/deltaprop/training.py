@@ -62,6 +62,7 @@ class TrainingState:
         self.epoch_cost = 0.0               # sums over the running epoch's batches so far
         self.epoch_correct = 0
         self.logs: dict = {}
+        self.extra_logs: dict = {}          # metrics callbacks add during an epoch (e.g. "lr")
         self.stop_training = False
         self.stop_reason = ""
         self.nonfinite: dict | None = None
@@ -193,8 +194,12 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
 
     history = History()
     printers = [] if verbose == 0 else [ProgressBar() if verbose == 1 else EpochLogger()]
-    cbs = [history, *user_callbacks, *printers]
-    checkpointing = any(type(cb).on_interrupt is not Callback.on_interrupt for cb in cbs)
+    # Callbacks that write checkpoints (they answer interrupts) run after the others, so
+    # a checkpoint holds what every other callback did in that epoch (a CSV row, a best
+    # value); the printers run last, so a printed epoch is one already on disk.
+    writers = [cb for cb in user_callbacks if _writes_checkpoints(cb)]
+    cbs = [history, *(cb for cb in user_callbacks if not _writes_checkpoints(cb)), *writers, *printers]
+    checkpointing = bool(writers)
     fit_info = {"n_samples": n, "batch_size": batch_size, "shuffle": bool(shuffle),
                 "validation": val is not None, "data": _fingerprint(X, Y) if (checkpointing or checkpoint) else ""}
     state = TrainingState(net, opt, cbs, rng, epochs=epochs, batch_size=batch_size, n_samples=n,
@@ -222,6 +227,10 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
             cb.on_train_end(state)
     history.stop_reason = state.stop_reason
     return history
+
+
+def _writes_checkpoints(cb: Callback) -> bool:
+    return type(cb).on_interrupt is not Callback.on_interrupt
 
 
 def _check_callbacks(callbacks) -> list[Callback]:
@@ -302,6 +311,7 @@ def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
             state.epoch_done = False
             state.order = _orders(state, 1)[0]
             state.batch, state.epoch_cost, state.epoch_correct = 0, 0.0, 0
+        state.extra_logs = {}
         for cb in cbs:
             cb.on_epoch_begin(state)
         snap, rng_state, first = eng.snapshot(), state.rng.bit_generator.state, state.batch
@@ -337,6 +347,7 @@ def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
             logs["accuracy"] = state.epoch_correct / n
         if val is not None:
             logs.update({f"val_{k}": v for k, v in state.net.metrics(state.net.forward_rows(val[0]), val[1]).items()})
+        logs.update(state.extra_logs)
         logs["seconds"] = time.perf_counter() - start
         state.logs, state.epoch_done, state.batch = logs, True, 0
         for cb in cbs:
@@ -459,7 +470,8 @@ def _apply_checkpoint(state, path, training, arrays, ck_net) -> None:
     """Check the checkpoint against this fit call in full, then put its state in place."""
     net, opt = state.net, state.optimizer
     io.check_compatible(net, io.network_header(ck_net))
-    mismatches = [f"{key}: checkpoint {training['fit'].get(key)!r}, this call {value!r}"
+    mismatches = [f"{key}: checkpoint {training['fit'].get(key)!r}, this call {value!r}" if key != "data" else
+                  "data: the training data (X, Y) are not those the checkpoint was trained on"
                   for key, value in state.fit_info.items() if training["fit"].get(key) != value]
     if mismatches:
         raise ValidationError(f"Cannot resume from {str(path)!r}: this fit call differs from the one that wrote it "
