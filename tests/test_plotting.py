@@ -394,10 +394,16 @@ def test_histograms_count_every_weight_and_gradient_and_bars_are_the_layer_norms
     grads = [dW for dW, _ in net.gradients(X, y)]
     w_axes, g_axes, norm_ax = fig.axes[:3], fig.axes[3:6], fig.axes[6]
     for ax, layer in zip(w_axes, net.layers):
-        assert sum(p.get_height() for p in ax.patches) == layer.W.size
+        counts, edges, _ = ax.patches[0].get_data()            # the histogram's StepPatch
+        assert counts.sum() == layer.W.size and len(counts) == 40
+        assert edges[0] == layer.W.min() and edges[-1] == layer.W.max()
+    shared = g_axes[0].patches[0].get_data()[1]
     for ax, dW in zip(g_axes, grads):
         zeros = int((dW == 0).sum())
-        assert sum(p.get_height() for p in ax.patches) == dW.size - zeros
+        counts, edges, _ = ax.patches[0].get_data()
+        np.testing.assert_array_equal(edges, shared)           # one log axis for every layer
+        assert counts.sum() == dW.size - zeros
+        assert edges[0] <= np.log10(np.abs(dW[dW != 0])).min() and edges[-1] >= np.log10(np.abs(dW).max())
         assert ax.get_title().endswith(f"norm {np.linalg.norm(dW):.3g}")
         notes = [t.get_text() for t in ax.texts]
         assert (f"{zeros} exactly 0" in notes) == (zeros > 0)
@@ -416,6 +422,16 @@ def test_vanishing_gradients_of_a_deep_sigmoid_net_are_visible():
     assert heights[0] < heights[-1] / 100                      # layer 1 learns 100x slower than the output
     medians = [ax.lines[0].get_xdata()[0] for ax in fig.axes[7:14]]
     assert medians[0] < medians[-1] - 2                        # two decades to the left on the shared axis
+
+
+def test_dead_relus_zero_gradients_are_counted_not_hidden():
+    net = dp.Network([4, 6, 6, 2], activation="relu", loss="cross_entropy", seed=0)
+    net.layers[1].b[:] = -100                                  # every unit of layer 2 dead: dW = 0 everywhere
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    fig = plotting.plot_weights_and_gradients(net, X, np.arange(20) % 2)
+    assert [t.get_text() for t in fig.axes[-1].texts] == ["0: no gradient"] * 3
+    assert fig.axes[-1].get_title().endswith("every gradient is zero")
+    assert [t.get_text() for t in fig.axes[3].texts] == ["all zero", "24 exactly 0"]
 
 
 def test_weights_only_without_a_batch_and_bad_batches():
@@ -474,6 +490,8 @@ def test_write_figure_formats_and_folders(tmp_path):
     fig = plotting.plot_confusion_matrix([0, 1], [0, 1])
     assert plotting.write_figure(fig, tmp_path / "cm.svg").read_text().lstrip().startswith("<?xml")
     png_size(plotting.write_figure(fig, tmp_path / "noext"))     # no suffix: PNG
+    (tmp_path / "plain").write_bytes(b"")                        # the umask's permissions, not mkstemp's 0600
+    assert (tmp_path / "noext").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
     with pytest.raises(dp.ValidationError, match=r"Cannot write a figure as '.pnf'.*Did you mean 'png'"):
         plotting.write_figure(fig, tmp_path / "cm.pnf")
     with pytest.raises(dp.ValidationError, match="folder that does not exist"):

@@ -4,7 +4,7 @@
 function                         what it shows
 ===============================  ===========================================================
 :func:`plot_learning_curves`     loss and accuracy per epoch, train and validation, from a
-                                 :class:`~deltaprop.training.History` or a CSV log
+                                 :class:`~deltaprop.callbacks.History` or a CSV log
 :func:`plot_network`             the layers as columns of neurons; edge colour is the sign of
                                  w^l_jk, width and opacity its size |w^l_jk|
 :func:`plot_decision_boundary`   the class a 2-input classifier gives each point of the plane
@@ -29,17 +29,17 @@ import csv
 import io
 import math
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ._array import check_positive_int
+from .callbacks import History
 from .errors import DataError, DeltapropTypeError, ShapeError, ValidationError, did_you_mean
 from .network import Network
-from .callbacks import History
 
 #: Sign colours of the network diagram (the two ends of ColorBrewer's RdBu).
 POSITIVE, NEGATIVE = "#2166ac", "#b2182b"
@@ -107,9 +107,10 @@ def write_figure(fig, path, *, dpi: int = DPI) -> Path:
     if fmt not in supported:
         raise ValidationError(f"Cannot write a figure as {path.suffix!r} ({str(path)!r}). "
                               f"{did_you_mean(fmt, supported)}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # open(..., "xb") rather than mkstemp: the image gets the usual permissions (umask), not 0600.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             fig.savefig(f, format=fmt, dpi=dpi)
             f.flush()
             os.fsync(f.fileno())
@@ -124,6 +125,16 @@ def _finish(fig, path, dpi):
     if path is not None:
         write_figure(fig, path, dpi=dpi)
     return fig
+
+
+def _check_network(net, *, finite: bool = False):
+    if not isinstance(net, Network):
+        raise DeltapropTypeError(f"The 'net' argument must be a deltaprop Network. Got {type(net).__name__} instead.")
+    if finite:
+        for l, layer in enumerate(net.layers, start=1):
+            for name in ("W", "b"):
+                if not np.all(np.isfinite(getattr(layer, name))):
+                    raise ValidationError(f"Layer {l}'s {name} contains NaN or infinity; there is nothing to draw.")
 
 
 # -- learning curves ---------------------------------------------------------------------
@@ -187,7 +198,7 @@ def read_csv_log(path) -> History:
         epochs.append(epoch)
         for key, cell in zip(header[1:], row[1:]):
             try:
-                columns[key].append(math.nan if cell in ("", "NA", "nan", "NaN") else float(cell))
+                columns[key].append(math.nan if cell in ("", "NA") else float(cell))
             except ValueError:
                 raise DataError(f"{path}, line {line}, column {key!r}: expected a number, got {cell!r}.") from None
     history = History()
@@ -235,7 +246,7 @@ def plot_learning_curves(history, *, path=None, title: str | None = None, dpi: i
     """Loss and accuracy per epoch, training and validation, one panel per metric.
 
     Args:
-        history: a :class:`~deltaprop.training.History` (from ``net.fit``), the path of
+        history: a :class:`~deltaprop.callbacks.History` (from ``net.fit``), the path of
             a CSV log (see :func:`read_csv_log`), or a dict mapping each key to one
             value per epoch (Keras' ``history.history``).
         path: also write the figure here (PNG unless the suffix says otherwise).
@@ -378,6 +389,7 @@ def plot_network(net, *, max_units: int = 10, scale: str = "global", path=None, 
     for l, W in enumerate(W_shown):
         top = global_top if scale == "global" else layer_tops[l]
         tops.append(top)
+        # One segment per w^l_jk, from neuron k of layer l-1 (x = l) to neuron j of layer l (x = l + 1).
         j, k = np.meshgrid(np.arange(W.shape[0]), np.arange(W.shape[1]), indexing="ij")
         segments = np.stack([np.column_stack([np.full(W.size, l), heights[l][k.ravel()]]),
                              np.column_stack([np.full(W.size, l + 1), heights[l + 1][j.ravel()]])], axis=1)
@@ -423,16 +435,6 @@ def plot_network(net, *, max_units: int = 10, scale: str = "global", path=None, 
 
 
 # -- decision boundaries and confusion matrices --------------------------------------------
-
-def _check_network(net, *, finite: bool = False):
-    if not isinstance(net, Network):
-        raise DeltapropTypeError(f"The 'net' argument must be a deltaprop Network. Got {type(net).__name__} instead.")
-    if finite:
-        for l, layer in enumerate(net.layers, start=1):
-            for name in ("W", "b"):
-                if not np.all(np.isfinite(getattr(layer, name))):
-                    raise ValidationError(f"Layer {l}'s {name} contains NaN or infinity; there is nothing to draw.")
-
 
 def _n_classes(net) -> int:
     return 2 if net.n_out == 1 else net.n_out
@@ -694,7 +696,8 @@ def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None
     w_axes = [fig.add_subplot(grid[0, l]) for l in range(L)]
     for l, (ax, layer) in enumerate(zip(w_axes, net.layers)):
         W = layer.W.ravel()
-        ax.hist(W, bins=bins, color=POSITIVE, alpha=0.8)
+        # np.histogram + one StepPatch: one artist per histogram, not one per bin (fast to draw).
+        ax.stairs(*np.histogram(W, bins=bins), fill=True, color=POSITIVE, alpha=0.8)
         ax.set_title(f"$W^{{{l + 1}}}$ ({layer.n_out}×{layer.n_in}) {layer.activation.name}", fontsize="medium")
         ax.set_xlabel(f"weight (mean {W.mean():.2g}, std {W.std():.2g})")
     w_axes[0].set_ylabel("count")
@@ -705,7 +708,7 @@ def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None
         edges = np.linspace(lo, max(hi, lo + 1), bins + 1)
         g_axes = [fig.add_subplot(grid[1, l]) for l in range(L)]
         for l, (ax, dW, log) in enumerate(zip(g_axes, grads, logs)):
-            ax.hist(log, bins=edges, color="C1", alpha=0.85)
+            ax.stairs(*np.histogram(log, bins=edges), fill=True, color="C1", alpha=0.85)
             if log.size:
                 ax.axvline(np.median(log), color="k", linewidth=1, linestyle="--")
             zeros = dW.size - log.size
@@ -720,18 +723,23 @@ def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None
         g_axes[0].set_ylabel("count")
         norms = np.array([np.linalg.norm(dW) for dW in grads])
         ax = fig.add_subplot(grid[2, :])
-        ax.bar([f"layer {l + 1}" for l in range(L)], np.where(norms > 0, norms, np.nan), color="C1")
-        for l, v in enumerate(norms):
-            ax.text(l, v if v > 0 else 1.0, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
         positive = norms[norms > 0]
-        if positive.size:
-            ax.set_yscale("log")
-            ax.set_ylim(positive.min() / 3, positive.max() * 3)
-            ax.yaxis.set_minor_formatter(NullFormatter())    # decades only: minor labels crowd a short range
-        ratio = positive.max() / positive.min() if positive.size else float("nan")
+        low, high = (positive.min() / 3, positive.max() * 3) if positive.size else (0.1, 10.0)
+        ax.bar(np.arange(L), np.where(norms > 0, norms, np.nan), color="C1")
+        ax.set_xticks(np.arange(L), [f"layer {l + 1}" for l in range(L)])
+        ax.set_xlim(-0.5, L - 0.5)
+        for l, v in enumerate(norms):      # a zero norm has no bar on a log axis: say so at the bottom
+            ax.text(l, v if v > 0 else low, f"{v:.3g}" if v > 0 else "0: no gradient", ha="center",
+                    va="bottom", fontsize=8, color="black" if v > 0 else NEGATIVE)
+        ax.set_yscale("log")
+        ax.set_ylim(low, high)
+        ax.yaxis.set_minor_formatter(NullFormatter())    # decades only: minor labels crowd a short range
         ax.set_ylabel("$\\|\\partial C/\\partial W^l\\|$ (log scale)")
-        ax.set_title(f"gradient norm per layer on a batch of {len(X)}: largest / smallest = {ratio:.3g}",
-                     fontsize="medium")
+        heading = f"gradient norm per layer on a batch of {len(X)}"
+        if positive.size:
+            heading += f": largest / smallest = {positive.max() / positive.min():.3g}"
+            heading += " (of the nonzero)" if positive.size < L else ""
+        ax.set_title(heading if positive.size else heading + ": every gradient is zero", fontsize="medium")
         ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title)
