@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ._array import as_dtype
-from .errors import DataError, DeltapropTypeError, UnknownNameError, ValidationError, did_you_mean
+from .errors import DataError, DeltapropTypeError, ShapeError, UnknownNameError, ValidationError, did_you_mean
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "FASHION_MNIST_CLASSES", "load_csv", "save_csv", "CsvData",
            "DATASETS", "IdxFile", "IdxDataset"]
@@ -851,12 +851,20 @@ class _open_text:
             self.own.close()
 
 
+def _without_bom(f) -> Iterator[str]:
+    """The lines of ``f``, the first without a byte-order mark (a text object may still hold one)."""
+    lines = iter(f)
+    first = next(lines, None)
+    if first is not None:
+        yield first[1:] if first.startswith("\ufeff") else first
+        yield from lines
+
+
 def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """``(first line number, fields)`` of each non-blank row, errors as DataError."""
     # strict: broken quoting ("a"b, a quote left open at the end) is an error, not a guess.
-    reader = csv.reader(f, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    reader = csv.reader(_without_bom(f), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
     end = 0  # the last line of the row before
-    first = True
     while True:
         try:
             row = next(reader)
@@ -870,9 +878,6 @@ def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         except OSError as e:
             raise DataError(f"Cannot read CSV file {where}: {e}.") from e
         start, end = end + 1, reader.line_num
-        if first and row and row[0].startswith("\ufeff"):  # a BOM read through a text object
-            row[0] = row[0][1:]
-        first = False
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         yield start, row
@@ -1034,11 +1039,12 @@ def _floats(rows: list[list[str]], lines: list[int], columns: list[int], column,
 
 def _narrow(X: np.ndarray, dt: np.dtype, place) -> np.ndarray:
     """``X`` rounded to ``dt``, or a DataError at the first value too large for it."""
-    Y = X.astype(dt)
+    with np.errstate(over="ignore"):  # overflow becomes inf, found and reported just below
+        Y = X.astype(dt)
     bad = ~np.isfinite(Y)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise DataError(f"{place(i, j)}: {X[i, j]!r} is too large for {dt} (at most {np.finfo(dt).max:.6g}).")
+        raise DataError(f"{place(i, j)}: {float(X[i, j])!r} is too large for {dt} (at most {np.finfo(dt).max:.6g}).")
     return Y
 
 
