@@ -73,8 +73,8 @@ def check_real(name: str, value: object, *, low: float | None = None, high: floa
             f"The '{name}' argument must be a real number. Got {type(value).__name__} {value!r} instead."
         )
     v = float(value)
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
+    lo = "(" if low_open or low is None else "["
+    hi = ")" if high_open or high is None else "]"
     interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
     ok = np.isfinite(v)
     if ok and low is not None:

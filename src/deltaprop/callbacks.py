@@ -287,6 +287,10 @@ class CSVLogger(Callback):
         self._keys: list[str] | None = None
         self._file = None
 
+    def validate(self, state):
+        if self.path.is_dir():
+            raise ValidationError(f"CSVLogger needs a file path; {str(self.path)!r} is a folder.")
+
     def on_train_begin(self, state):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if state.resumed and self.path.exists():

@@ -72,7 +72,9 @@ class Loss:
             )
         Y = Y.astype(dtype, copy=False)
         if not np.all(np.isfinite(Y)):
-            raise ValidationError(f"The '{name}' argument contains NaN or infinity.")
+            bad = np.argwhere(~np.isfinite(Y))[0]
+            raise ValidationError(f"The '{name}' argument contains NaN or infinity (first at row {bad[0]}, "
+                                  f"column {bad[1]}).")
         self.check_targets(Y)
         return Y
 

@@ -173,7 +173,8 @@ class Network:
         try:
             arr = np.asarray(X)
         except (ValueError, TypeError) as e:  # ragged nested lists
-            raise DeltapropTypeError(f"The '{name}' argument must be a 2-D array of numbers: {e}") from None
+            raise DeltapropTypeError(f"The '{name}' argument must be a 2-D array of numbers with rows of equal "
+                                     f"length; NumPy could not make one of it ({e})") from None
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
                 or np.iscomplexobj(arr):
             raise DeltapropTypeError(f"The '{name}' argument must hold real numbers. Got an array of dtype {arr.dtype} instead.")

@@ -162,6 +162,8 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
     X, Y = net.check_XY(X, Y)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise DeltapropTypeError(f"The 'shuffle' argument must be True or False. Got {shuffle!r} instead.")
     if verbose not in (0, 1, 2) or isinstance(verbose, float):
         raise ValidationError(f"The 'verbose' argument must be 0, 1 or 2. Got {verbose!r} instead.")
     val = None
