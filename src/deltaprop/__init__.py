@@ -12,6 +12,7 @@ from . import data
 from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
                      UnknownNameError, ValidationError)
 from .gradcheck import GradcheckReport, gradcheck
+from .explain import Trace, explain
 from .io import load
 from .layers import Dense
 from .losses import one_hot
@@ -24,6 +25,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
-    "callbacks", "data", "datasets", "examples", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
+    "callbacks", "data", "datasets", "examples", "explain", "Trace", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
     "schedules", "__version__",
 ]

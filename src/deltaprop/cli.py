@@ -36,6 +36,119 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    """One step of backpropagation with every number shown, in the notation of the notes."""
+    from . import examples
+    from .errors import DeltapropError
+    from .explain import explain, parse_rows
+    from .optimizers import SGD
+
+    try:
+        if (args.example is None) == (args.model is None):
+            raise ValueError("give either an example (mazur or kaist) or --model FILE with --input and --target")
+        if args.example is not None:
+            if args.input is not None or args.target is not None:
+                raise ValueError(f"--input and --target go with --model; the {args.example} example brings its own")
+            ex = examples.mazur() if args.example == "mazur" else examples.kaist()
+            opt = SGD(lr=ex.lr if args.lr is None else args.lr)
+            trace = explain(ex, optimizer=opt, steps=args.steps, rounds=args.rounds)
+            notation = args.notation or args.example
+            level = args.level or "neuron"
+        else:
+            from .io import load
+            if args.input is None or args.target is None:
+                raise ValueError("--model needs --input (e.g. '0.05,0.10') and --target (e.g. '0.01,0.99')")
+            net = load(args.model)
+            x = parse_rows(args.input, name="--input", n=net.n_in)
+            y = parse_rows(args.target, name="--target", n=net.n_out)
+            trace = explain(net, x, y, optimizer=SGD(lr=0.1 if args.lr is None else args.lr), steps=args.steps,
+                            rounds=args.rounds or ())
+            notation = args.notation or "nielsen"
+            level = args.level or ("neuron" if len(x) == 1 and max(net.sizes) <= args.max_units else "matrix")
+        text = trace.render(args.format, level=level, notation=notation, precision=args.precision,
+                            max_units=args.max_units)
+    except (DeltapropError, ValueError, OSError) as e:
+        print(f"deltaprop explain: error: {e}", file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output} ({args.format}, {len(text)} characters)")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser(
+        "explain", help="show one step of backpropagation with every number", description=_explain.__doc__,
+        epilog="Examples: deltaprop explain mazur | deltaprop explain kaist --level matrix | "
+               "deltaprop explain --model net.dpz --input 0.05,0.10 --target 0.01,0.99 --format html -o step.html")
+    p.add_argument("example", nargs="?", choices=("mazur", "kaist"),
+                   help="a worked example of the notes: mazur (seed 002, 2-2-2) or kaist (seed 001, 2-2-1)")
+    p.add_argument("--model", metavar="FILE", help="a network saved with net.save (instead of an example)")
+    p.add_argument("--input", metavar="X", help="the example(s) for --model: numbers separated by commas, "
+                                                "rows by ';' (e.g. '0.05,0.10')")
+    p.add_argument("--target", metavar="Y", help="the target(s) for --model, as --input (e.g. '0.01,0.99')")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate of the SGD step (default: the example's, or 0.1 for --model)")
+    p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "json", "html"),
+                   help="output format (default text)")
+    p.add_argument("--level", choices=("matrix", "neuron"), default=None,
+                   help="matrix: BP1-BP4 per layer; neuron: each scalar chain-rule product "
+                        "(default: neuron for the examples and small --model networks)")
+    p.add_argument("--notation", choices=("nielsen", "kaist", "mazur"), default=None,
+                   help="whose symbols: nielsen (w^l_jk, z^l, a^l, delta^l), kaist (x_mk, W_m, B_m, z_mn, y_mn), "
+                        "mazur (i, h, o, net, out, w1..w8) (default: the example's own, else nielsen)")
+    p.add_argument("--steps", type=int, default=1, metavar="N",
+                   help="rounds recorded in full; the error after each is listed (default 1)")
+    p.add_argument("--rounds", type=int, action="append", default=None, metavar="N",
+                   help="also give the error after N rounds (repeatable; mazur's default: 10000, as the source)")
+    p.add_argument("--precision", type=int, default=9, help="decimals printed (default 9, as the worked example)")
+    p.add_argument("--max-units", type=int, default=8, dest="max_units",
+                   help="neurons shown per layer before a network is summarised (default 8)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=_explain)
+
+
+def _why(args: argparse.Namespace) -> int:
+    """Why backpropagation: one full gradient by backprop and by finite differences, timed as the network grows."""
+    from .errors import DeltapropError
+    from .why import measure
+
+    try:
+        report = measure(max_weights=args.max_weights, sizes=args.sizes, batch=args.batch, budget=args.budget,
+                         seed=args.seed, threads=args.threads or None, progress=sys.stderr if args.verbose else None)
+        print(report)
+        if args.plot:
+            report.plot(args.plot)
+            print(f"wrote {args.plot}")
+    except (DeltapropError, ValueError, OSError, ImportError) as e:
+        print(f"deltaprop why: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_why(sub) -> None:
+    p = sub.add_parser("why", help="time backprop against finite differences as the network grows",
+                       description=_why.__doc__,
+                       epilog="Example: deltaprop why --plot why.png   (about 30 s)")
+    p.add_argument("--max-weights", type=int, default=100_000, dest="max_weights",
+                   help="largest network, in parameters (default 100000)")
+    p.add_argument("--sizes", type=int, default=9, help="number of network sizes, log-spaced (default 9)")
+    p.add_argument("--batch", type=int, default=100, help="examples in the batch the gradient is taken on (default 100)")
+    p.add_argument("--budget", type=float, default=2.0,
+                   help="seconds of finite differences per size; past it the weights are sampled and the total "
+                        "extrapolated (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the networks, data and sampled weights (default 0)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads while timing (default 1, so a busy machine does not distort the curves; "
+                        "0 leaves the BLAS as configured)")
+    p.add_argument("--plot", metavar="PATH", help="also write a log-log plot (PNG; needs deltaprop[plot])")
+    p.add_argument("-v", "--verbose", action="store_true", help="report each size as it is measured")
+    p.set_defaults(func=_why)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deltaprop",
@@ -56,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--require", type=float, default=None, metavar="ACC",
                       help="exit with status 1 if the final test accuracy is below ACC (e.g. 0.95)")
     demo.set_defaults(func=_demo)
+    _add_explain(sub)
+    _add_why(sub)
     return parser
 
 
