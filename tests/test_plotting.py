@@ -6,7 +6,6 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +163,10 @@ def test_a_missing_log_is_a_data_error(tmp_path):
         plotting.plot_learning_curves(tmp_path / "nope.csv")
 
 
-_LOG = Path(tempfile.mkdtemp(prefix="deltaprop-test-plotting-")) / "fuzz.csv"
+@pytest.fixture(scope="module")
+def log_file(tmp_path_factory):
+    """One file the property tests rewrite (hypothesis runs many examples per test call)."""
+    return tmp_path_factory.mktemp("logs") / "fuzz.csv"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -172,10 +174,10 @@ _LOG = Path(tempfile.mkdtemp(prefix="deltaprop-test-plotting-")) / "fuzz.csv"
                  st.lists(st.lists(st.sampled_from(["epoch", "loss", "1", "2", "0.5", "NA", "", "x", "-3e2",
                                                     "inf", '"1"', " 2 "]), max_size=4), max_size=5)
                  .map(lambda rows: "\n".join(",".join(r) for r in rows))))
-def test_csv_log_reader_raises_only_data_errors_on_any_text(text):
-    _LOG.write_bytes(text.encode("utf-8", errors="replace"))   # lone surrogates become '?'
+def test_csv_log_reader_raises_only_data_errors_on_any_text(log_file, text):
+    log_file.write_bytes(text.encode("utf-8", errors="replace"))   # lone surrogates become '?'
     try:
-        h = plotting.read_csv_log(_LOG)
+        h = plotting.read_csv_log(log_file)
     except dp.DataError:
         return
     assert len(h) >= 1 and all(len(v) == len(h) for v in h.history.values())
@@ -185,12 +187,12 @@ def test_csv_log_reader_raises_only_data_errors_on_any_text(text):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 20), st.lists(st.sampled_from(["loss", "accuracy", "val_loss", "lr", "my metric"]),
                                     min_size=1, max_size=5, unique=True), st.randoms(use_true_random=False))
-def test_csv_log_round_trips_a_history(n, keys, rnd):
+def test_csv_log_round_trips_a_history(log_file, n, keys, rnd):
     h = History()
     for e in range(1, n + 1):
         h.append(e, {k: rnd.uniform(-1e6, 1e6) for k in keys})
-    write_log(_LOG, h)
-    back = plotting.read_csv_log(_LOG)
+    write_log(log_file, h)
+    back = plotting.read_csv_log(log_file)
     assert back.epoch == h.epoch and back.history == h.history
 
 
