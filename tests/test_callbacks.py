@@ -215,8 +215,8 @@ def test_model_checkpoint_every_keep_and_best_only(tmp_path):
     every = ModelCheckpoint(tmp_path / "every", every=2, keep=2)
     _net().fit(X, y, epochs=7, batch_size=20, callbacks=[every], verbose=0)
     # epochs 2, 4, 6 and the last (7) are written; only the last two are kept
-    assert sorted(p.name for p in (tmp_path / "every").iterdir()) == ["epoch-0006.npz", "epoch-0007.npz"]
-    net7 = dp.load(tmp_path / "every" / "epoch-0007.npz")
+    assert sorted(p.name for p in (tmp_path / "every").iterdir()) == ["epoch-0006.dpz", "epoch-0007.dpz"]
+    net7 = dp.load(tmp_path / "every" / "epoch-0007.dpz")
     assert net7.sizes == [3, 6, 2]
     best = ModelCheckpoint(tmp_path / "best", save_best_only=True, monitor="val_loss")
     hist = _net().fit(X, y, epochs=6, batch_size=20, optimizer=dp.SGD(lr=3.0), validation_split=0.3,

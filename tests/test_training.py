@@ -222,7 +222,7 @@ def test_resuming_from_any_epoch_is_bit_identical(tmp_path, engine, optimizer):
         net = make()
         resumed = net.fit(X, y, epochs=6, batch_size=8, optimizer=optimizer(), validation_split=0.2, seed=3,
                           verbose=0, engine=engine, callbacks=callbacks(tmp_path / f"r{epoch}"),
-                          resume=tmp_path / "full" / f"epoch-{epoch:04d}.npz")
+                          resume=tmp_path / "full" / f"epoch-{epoch:04d}.dpz")
         for a, b in zip(full.get_weights(), net.get_weights()):
             np.testing.assert_array_equal(a, b)
         assert resumed.epoch == hist.epoch
@@ -238,7 +238,7 @@ def test_resuming_in_the_middle_of_an_epoch_with_dropout_is_bit_identical(tmp_pa
     with pytest.raises(_Stop):
         net.fit(X, y, epochs=6, batch_size=8, optimizer=dp.Adam(lr=0.02), validation_split=0.2, seed=3, verbose=0,
                 engine="numpy", callbacks=[stopper, *callbacks(tmp_path / "mid")[1:]])
-    path = tmp_path / "mid" / "epoch-0002-batch-00003.npz"
+    path = tmp_path / "mid" / "epoch-0002-batch-00003.dpz"
     assert path.exists()
     again = make()
     with pytest.warns(UserWarning, match="no state for ModelCheckpoint; it starts afresh"):
@@ -280,7 +280,7 @@ def test_resume_refuses_other_data_settings_or_networks_and_changes_nothing(tmp_
     X, y = _data(40)
     net = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
     net.fit(X, y, epochs=2, batch_size=8, verbose=0, callbacks=[dp.callbacks.ModelCheckpoint(tmp_path)])
-    ckpt = tmp_path / "epoch-0002.npz"
+    ckpt = tmp_path / "epoch-0002.dpz"
     fresh = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
     before = fresh.get_weights()
     cases = [
@@ -312,7 +312,7 @@ def test_resume_without_an_optimizer_takes_the_checkpoints(tmp_path):
     a.fit(X, y, epochs=4, batch_size=8, optimizer=dp.Adam(lr=0.05), verbose=0, seed=1, engine="numpy",
           callbacks=[dp.callbacks.ModelCheckpoint(tmp_path)])
     b = dp.Network([4, 3], loss="cross_entropy", seed=0)
-    b.fit(X, y, epochs=4, batch_size=8, verbose=0, seed=1, engine="numpy", resume=tmp_path / "epoch-0002.npz")
+    b.fit(X, y, epochs=4, batch_size=8, verbose=0, seed=1, engine="numpy", resume=tmp_path / "epoch-0002.dpz")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
 
@@ -345,9 +345,9 @@ def _epochs_printed(log) -> int:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reference")
-    proc = _start(tmp / "ck", tmp / "out.npz", tmp / "log")
+    proc = _start(tmp / "ck", tmp / "out.dpz", tmp / "log")
     assert proc.wait(timeout=300) == 0, (tmp / "log").read_text()
-    return dp.load(tmp / "out.npz").get_weights(), (tmp / "ck.csv").read_text()
+    return dp.load(tmp / "out.dpz").get_weights(), (tmp / "ck.csv").read_text()
 
 
 def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_path, uninterrupted):
@@ -355,7 +355,7 @@ def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_pat
     # checkpoint, the first batches), the rest at a random point after the run has
     # finished one more epoch (inside batches or inside a checkpoint write).
     rng = np.random.default_rng(20261201)
-    folder, out = tmp_path / "ck", tmp_path / "out.npz"
+    folder, out = tmp_path / "ck", tmp_path / "out.dpz"
     kills, runs, announced = 0, 0, 0
     while True:
         log = tmp_path / f"log{runs}"
@@ -393,7 +393,7 @@ def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_pat
 
 @pytest.mark.parametrize("sig, codes", [(signal.SIGTERM, (143,)), (signal.SIGINT, (130, -signal.SIGINT))])
 def test_sigterm_and_sigint_flush_a_checkpoint_and_exit_conventionally(tmp_path, uninterrupted, sig, codes):
-    folder, out, log = tmp_path / "ck", tmp_path / "out.npz", tmp_path / "log"
+    folder, out, log = tmp_path / "ck", tmp_path / "out.dpz", tmp_path / "log"
     proc = _start(folder, out, log)
     deadline = time.time() + 120
     while _epochs_printed(log) < 2 and time.time() < deadline:
@@ -402,7 +402,7 @@ def test_sigterm_and_sigint_flush_a_checkpoint_and_exit_conventionally(tmp_path,
     proc.send_signal(sig)
     assert proc.wait(timeout=60) in codes, log.read_text()
     written = sorted(p.name for p in folder.iterdir())
-    assert any(re.fullmatch(r"epoch-\d{4}(-batch-\d{5})?\.npz", name) for name in written)
+    assert any(re.fullmatch(r"epoch-\d{4}(-batch-\d{5})?\.dpz", name) for name in written)
     if sig == signal.SIGTERM:
         assert "stopped by signal 15" in log.read_text()
     proc = _start(folder, out, tmp_path / "log2")

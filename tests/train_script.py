@@ -1,11 +1,11 @@
 """A training run that tests/test_training.py kills (SIGKILL, SIGTERM, SIGINT) and resumes.
 
-    python tests/train_script.py CHECKPOINT_DIR OUT.npz EPOCHS ENGINE
+    python tests/train_script.py CHECKPOINT_DIR OUT.dpz EPOCHS ENGINE
 
 Trains a small ReLU network with dropout and Adam on fixed synthetic data, writing a
 checkpoint after every epoch into CHECKPOINT_DIR and a CSV log beside it; if the folder
 already holds a checkpoint it resumes from the most advanced one. At the end it saves
-the network to OUT.npz. Prints one line per epoch (after that epoch's checkpoint is on
+the network to OUT.dpz. Prints one line per epoch (after that epoch's checkpoint is on
 disk), so the test knows which epochs were complete when it struck.
 """
 
@@ -27,7 +27,7 @@ def data():
 def main(directory: str, out: str, epochs: int, engine: str) -> None:
     X, y = data()
     folder = Path(directory)
-    resume = folder if folder.is_dir() and any(p.suffix == ".npz" and not p.name.startswith(".")
+    resume = folder if folder.is_dir() and any(p.suffix == ".dpz" and not p.name.startswith(".")
                                                for p in folder.iterdir()) else None
     net = dp.Network([12, 48, 48, 4], activation="relu", loss="cross_entropy", dropout=0.1, seed=1)
     net.fit(X, y, epochs=epochs, batch_size=16, optimizer=dp.Adam(lr=3e-3), seed=2, verbose=2, engine=engine,

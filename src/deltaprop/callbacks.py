@@ -375,7 +375,7 @@ class ModelCheckpoint(Callback):
     generator's state, every callback's state); ``fit(..., resume=directory)`` picks
     the most advanced one. ``dp.load(file)`` reads the network of any of them. While a
     ModelCheckpoint is in use, SIGINT and SIGTERM make the loop write one more
-    checkpoint (mid-epoch, named ``epoch-XXXX-batch-YYYYY.npz``) before it stops.
+    checkpoint (mid-epoch, named ``epoch-XXXX-batch-YYYYY.dpz``) before it stops.
     Files are written atomically: a crash mid-write leaves the previous files intact.
     """
 
@@ -409,10 +409,10 @@ class ModelCheckpoint(Callback):
             self._m.best = value
         elif state.epoch % self.every and state.epoch != state.epochs:
             return
-        self._write(state, f"epoch-{state.epoch:04d}.npz")
+        self._write(state, f"epoch-{state.epoch:04d}.dpz")
 
     def on_interrupt(self, state):
-        self._write(state, f"epoch-{state.epoch:04d}-batch-{state.batch:05d}.npz", prune=False)
+        self._write(state, f"epoch-{state.epoch:04d}-batch-{state.batch:05d}.dpz", prune=False)
 
     def _write(self, state, name: str, prune: bool = True) -> None:
         path = self.directory / name

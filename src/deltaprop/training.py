@@ -437,15 +437,18 @@ def find_checkpoint(path) -> Path:
     if not path.is_dir():
         raise DataError(f"The 'resume' argument names {str(path)!r}, which does not exist.")
     best, best_key, skipped = None, None, []
-    for candidate in sorted(path.glob("*.npz")):
-        if _archive.is_temporary(candidate):
+    for candidate in sorted(path.iterdir()):
+        if not candidate.is_file() or _archive.is_temporary(candidate):
             continue
         try:
-            _, training, _ = io.read_checkpoint(candidate)
+            header = io.read_header(candidate)       # the progress, without reading the arrays
         except (DataError, ValidationError) as e:
-            skipped.append(f"{candidate.name}: {e}")
+            if candidate.suffix in (".dpz", ".npz"):
+                skipped.append(f"{candidate.name}: {e}")
             continue
-        p = training.get("progress", {})
+        if header.get("kind") != "checkpoint":
+            continue
+        p = header.get("training", {}).get("progress", {})
         key = (p.get("epochs_done", 0), p.get("batch", 0), candidate.stat().st_mtime)
         if best_key is None or key > best_key:
             best, best_key = candidate, key
