@@ -915,6 +915,11 @@ def test_csv_undecodable_bytes_name_the_line(tmp_path):
         load_csv(f)
     with pytest.raises(DataError, match=r"line 5003, column 2 \('b'\): 'é' is not a number"):  # read as latin-1
         load_csv(f, encoding="latin-1", target=None)
+    f.write_bytes(b"\x00\x00")
+    with pytest.raises(DataError, match=r"latin\.csv' cannot be decoded: UTF-16 stream does not start with BOM"):
+        load_csv(f, encoding="utf-16")
+    f.write_text("a,b\n1,2\n", encoding="utf-16")
+    assert load_csv(f, encoding="utf-16").X.tolist() == [[1.0]]
 
 
 def test_csv_huge_claims_cost_nothing(tmp_path):
@@ -970,12 +975,13 @@ def test_fuzz_load_csv_text_returns_valid_arrays_or_raises_a_library_error(text,
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=120) | csv_like().map(lambda t: t.encode("utf-8", "surrogatepass")))
-def test_fuzz_load_csv_bytes_from_a_file(tmp_path, data):
+@given(data=st.binary(max_size=120) | csv_like().map(lambda t: t.encode("utf-8", "surrogatepass")),
+       encoding=st.sampled_from(["utf-8", "latin-1", "utf-16"]))
+def test_fuzz_load_csv_bytes_from_a_file(tmp_path, data, encoding):
     f = tmp_path / "fuzz.csv"
     f.write_bytes(data)
     try:
-        out = load_csv(f)
+        out = load_csv(f, encoding=encoding)
     except DeltapropError:
         return
     check_csv_result(out)

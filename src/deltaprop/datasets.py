@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import array
 import codecs
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -750,7 +751,7 @@ class CsvData:
 _CSV_CHUNK = 4096
 
 
-def load_csv(source, *, target=-1, header="auto", delimiter: str = ",", dtype="float64",
+def load_csv(path, *, target=-1, header="auto", delimiter: str = ",", dtype="float64",
              encoding: str = "utf-8") -> CsvData:
     """Read a CSV table into features ``X`` and a target column ``y``.
 
@@ -762,7 +763,8 @@ def load_csv(source, *, target=-1, header="auto", delimiter: str = ",", dtype="f
     whitespace-only ones) and a missing final newline.
 
     Args:
-        source: a path, or a text file object (opened with ``newline=""``).
+        path: the file (``str`` or ``os.PathLike``), or a text file object (best
+            opened with ``newline=""``, as the ``csv`` module asks).
         target: the target column, by index (negative counts from the end; default
             the last column) or by its name in the header; None for no target.
         header: True (the first row names the columns), False (it is data), or
@@ -771,7 +773,7 @@ def load_csv(source, *, target=-1, header="auto", delimiter: str = ",", dtype="f
             there (so a header of numbers needs ``header=True``).
         delimiter: the one character between fields (``";"``, ``"\\t"``, ...).
         dtype: ``"float64"`` (default) or ``"float32"``, for ``X`` and a float ``y``.
-        encoding: of the file (``source`` a path).
+        encoding: of the file, when ``path`` is one (a text object is decoded already).
 
     Returns:
         A :class:`CsvData`: ``X`` ``(n, d)``, ``y`` ``(n,)`` or None,
@@ -806,49 +808,42 @@ def load_csv(source, *, target=-1, header="auto", delimiter: str = ",", dtype="f
         raise ValidationError(
             f"The 'delimiter' argument must be one character other than a quote or a line break. Got {delimiter!r} instead."
         )
-    with _open_text(source, encoding) as (f, where):
+    with _open_text(path, encoding) as (f, where):
         return _read_csv(f, where, target=target, header=header, delimiter=delimiter, dt=dt)
 
 
-class _open_text:
-    """Context manager: ``(text file, name for messages)`` for a path or a text file object."""
-
-    def __init__(self, source, encoding):
-        self.source, self.encoding, self.own = source, encoding, None
-
-    def __enter__(self):
-        source = self.source
-        if isinstance(source, (str, os.PathLike)):
-            where = repr(os.fspath(source))
-            if not isinstance(self.encoding, str):
-                raise DeltapropTypeError(f"The 'encoding' argument must be a str. Got {self.encoding!r} instead.")
-            try:
-                name = codecs.lookup(self.encoding).name
-            except LookupError:
-                raise ValidationError(f"The 'encoding' argument names no known text encoding: {self.encoding!r}.") from None
-            # utf-8-sig reads UTF-8 and drops a byte-order mark (spreadsheets write one).
-            enc = "utf-8-sig" if name == "utf-8" else self.encoding
-            try:
-                self.own = open(source, encoding=enc, newline="")
-            except OSError as e:
-                raise DataError(f"Cannot read CSV file {where}: {e.strerror or e}.") from e
-            return self.own, where
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            raise DeltapropTypeError(
-                "load_csv takes a path or a text file object. Got bytes; wrap text held in memory in io.StringIO(...)."
-            )
-        if not callable(getattr(source, "read", None)):
-            raise DeltapropTypeError(
-                f"load_csv takes a path or a text file object. Got {type(source).__name__} {source!r} instead."
-            )
-        if isinstance(source, (io.RawIOBase, io.BufferedIOBase)) or "b" in getattr(source, "mode", ""):
-            raise DeltapropTypeError("load_csv needs a file opened in text mode (open(path, newline='')), not 'rb'.")
-        name = getattr(source, "name", None)
-        return source, (repr(os.fspath(name)) if isinstance(name, (str, os.PathLike)) else f"<{type(source).__name__}>")
-
-    def __exit__(self, *exc):
-        if self.own is not None:
-            self.own.close()
+@contextlib.contextmanager
+def _open_text(path, encoding: str) -> Iterator[tuple]:
+    """``(text file, its name for messages)`` for a path (opened here) or a text file object."""
+    if isinstance(path, (str, os.PathLike)):
+        where = repr(os.fspath(path))
+        if not isinstance(encoding, str):
+            raise DeltapropTypeError(f"The 'encoding' argument must be a str. Got {encoding!r} instead.")
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise ValidationError(f"The 'encoding' argument names no known text encoding: {encoding!r}.") from None
+        # utf-8-sig reads UTF-8 and drops a byte-order mark (spreadsheets write one).
+        try:
+            f = open(path, encoding="utf-8-sig" if name == "utf-8" else encoding, newline="")
+        except OSError as e:
+            raise DataError(f"Cannot read CSV file {where}: {e.strerror or e}.") from e
+        with f:
+            yield f, where
+        return
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise DeltapropTypeError(
+            "load_csv takes a path or a text file object. Got bytes; wrap text held in memory in io.StringIO(...)."
+        )
+    if not callable(getattr(path, "read", None)):
+        raise DeltapropTypeError(
+            f"load_csv takes a path or a text file object. Got {type(path).__name__} {path!r} instead."
+        )
+    mode = getattr(path, "mode", "")
+    if isinstance(path, (io.RawIOBase, io.BufferedIOBase)) or (isinstance(mode, str) and "b" in mode):
+        raise DeltapropTypeError("load_csv needs a file opened in text mode (open(path, newline='')), not 'rb'.")
+    name = getattr(path, "name", None)
+    yield path, (repr(os.fspath(name)) if isinstance(name, (str, os.PathLike)) else f"<{type(path).__name__}>")
 
 
 def _without_bom(f) -> Iterator[str]:
@@ -875,6 +870,8 @@ def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             raise DataError(f"{where}, line {reader.line_num}: malformed CSV: {e}.") from None
         except UnicodeDecodeError as e:
             raise DataError(f"{where}: {_decode_error_place(f, e)} is not valid {e.encoding} text: {e.reason}.") from None
+        except UnicodeError as e:  # a codec's own complaint, e.g. UTF-16 without its byte-order mark
+            raise DataError(f"{where} cannot be decoded: {e}.") from None
         except OSError as e:
             raise DataError(f"Cannot read CSV file {where}: {e}.") from e
         start, end = end + 1, reader.line_num
@@ -914,6 +911,7 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
 
 
 def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) -> CsvData:
+    """:func:`load_csv` on an open text file ``f`` (``where`` names it in messages)."""
     rows = _csv_rows(f, where, delimiter)
     head = next(rows, None)
     if head is None:
@@ -929,32 +927,7 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
     width = len(row1)
     names = [t.strip() for t in row1] if has_header else None
 
-    # The target column.
-    if target is None:
-        t = None
-    elif isinstance(target, str):
-        if names is None:
-            how = "header=False" if header is False else "no header was detected"
-            raise ValidationError(
-                f"target={target!r} is a column name, but {where} has no header ({how}; line {line1} is data). "
-                f"Pass header=True if line {line1} names the columns, or the target's index."
-            )
-        matches = [j for j, name in enumerate(names) if name == target.strip()]
-        if not matches:
-            raise UnknownNameError(f"target={target!r} is not a column of {where}. {did_you_mean(target, names)}")
-        if len(matches) > 1:
-            raise ValidationError(
-                f"target={target!r} names {len(matches)} columns of {where} ({', '.join(str(j + 1) for j in matches)}); "
-                "pass the index of the one you mean."
-            )
-        t = matches[0]
-    else:
-        if not -width <= target < width:
-            raise ValidationError(
-                f"target={target} is out of range: {where} has {width} columns (line {line1}), "
-                f"so the index must be in {-width}..{width - 1}."
-            )
-        t = int(target) % width
+    t = _target_column(target, names, width, where, line1, header)
     if t is not None and width == 1:
         raise DataError(f"{where} has a single column (line {line1}); with it as the target no feature column is left.")
 
@@ -976,16 +949,16 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
         yield from pending
         yield from rows
 
+    # The rows go to floats a chunk at a time, so at most _CSV_CHUNK rows are held as
+    # Python strings; the target column stays text until the end (it may be names).
     chunks: list[np.ndarray] = []
-    lines = array.array("q")  # the line of each data row, for messages about the target
+    lines = array.array("q")  # the line of each data row, for messages
     targets: list[str] = []
     buf: list[list[str]] = []
-    buf_lines: list[int] = []
 
     def convert() -> None:
-        chunks.append(_floats(buf, buf_lines, columns, column, where))
+        chunks.append(_floats(buf, lines[len(lines) - len(buf):], columns, column, where))
         buf.clear()
-        buf_lines.clear()
 
     for line, row in data_rows():
         if len(row) != width:
@@ -994,7 +967,6 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
         if t is not None:
             targets.append(row.pop(t))
         buf.append(row)
-        buf_lines.append(line)
         lines.append(line)
         if len(buf) == _CSV_CHUNK:
             convert()
@@ -1013,7 +985,35 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
     return CsvData(X, y, feature_names, target_name, class_names)
 
 
-def _floats(rows: list[list[str]], lines: list[int], columns: list[int], column, where: str) -> np.ndarray:
+def _target_column(target, names: list[str] | None, width: int, where: str, line1: int, header) -> int | None:
+    """The file column (0-based) ``target`` means, or None; a clear error if none fits."""
+    if target is None:
+        return None
+    if isinstance(target, str):
+        if names is None:
+            how = "header=False" if header is False else "no header was detected"
+            raise ValidationError(
+                f"target={target!r} is a column name, but {where} has no header ({how}; line {line1} is data). "
+                f"Pass header=True if line {line1} names the columns, or the target's index."
+            )
+        matches = [j for j, name in enumerate(names) if name == target.strip()]
+        if not matches:
+            raise UnknownNameError(f"target={target!r} is not a column of {where}. {did_you_mean(target, names)}")
+        if len(matches) > 1:
+            raise ValidationError(
+                f"target={target!r} names {len(matches)} columns of {where} ({', '.join(str(j + 1) for j in matches)}); "
+                "pass the index of the one you mean."
+            )
+        return matches[0]
+    if not -width <= target < width:
+        raise ValidationError(
+            f"target={target} is out of range: {where} has {width} columns (line {line1}), "
+            f"so the index must be in {-width}..{width - 1}."
+        )
+    return int(target) % width
+
+
+def _floats(rows: list[list[str]], lines, columns: list[int], column, where: str) -> np.ndarray:
     """Number tokens ``rows`` -> finite float64 ``(len(rows), len(columns))``, or a DataError at the bad one."""
     try:
         X = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
