@@ -85,7 +85,7 @@ def agrees(value: float, printed: str) -> bool:
 
 # -- tokens: each knows its text, TeX and HTML form -----------------------------------
 
-_GREEK_TEX = {"δ": r"\delta", "σ": r"\sigma", "η": r"\eta", "γ": r"\gamma", "ŷ": r"\hat{y}", "𝓛": r"\mathcal{L}",
+_GREEK_TEX = {"Σ": r"\sum", "δ": r"\delta", "σ": r"\sigma", "η": r"\eta", "γ": r"\gamma", "ŷ": r"\hat{y}", "𝓛": r"\mathcal{L}",
               "∇": r"\nabla", "α": r"\alpha", "θ": r"\theta", "J": "J"}
 _TEXT_ALIAS = {"𝓛": "L"}        # a terminal font may not have the script L
 
@@ -1423,8 +1423,8 @@ def _drawing(st, trace, nota, ctx) -> str:
              _svg(st, trace, nota, ctx, after=False), _svg(st, trace, nota, ctx, after=True)]
     cut = any(n > ctx.max_units for n in trace.sizes)
     labels = _edge_labels(trace, ctx)
-    caption = ("Left: before the update - each node shows z and a, each edge its weight w and dC/dw. "
-               "Right: after the update - the new weights and the forward pass they give.")
+    caption = ("Before the update, each node shows its z and a, each edge its weight w and dC/dw (∂). "
+               "After the update: the new weights, and the z and a of the forward pass they give.")
     if cut:
         caption += f" Layers wider than {ctx.max_units} show the first {ctx.max_units - 1} neurons and the last."
     if not labels:
@@ -1453,7 +1453,7 @@ def _svg(st, trace, nota, ctx, after: bool) -> str:
 
     labels = _edge_labels(trace, ctx)
     esc = _html.escape
-    body = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    body = [f'<svg width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" role="img">',
             f'<text x="10" y="22" font-size="15" font-weight="bold">{"after" if after else "before"} the update</text>']
     for c in range(1, len(sizes)):
@@ -1471,11 +1471,15 @@ def _svg(st, trace, nota, ctx, after: bool) -> str:
                 body.append(f'<line x1="{x1 + r}" y1="{y1:.1f}" x2="{x2 - r}" y2="{y2:.1f}" stroke="#7a8ca5" '
                             f'stroke-width="1.6"><title>{esc(tip)}</title></line>')
                 if labels:
-                    t = 0.22 if (jj + kk) % 2 == 0 else 0.72
-                    lx, ly_ = x1 + r + t * (x2 - x1 - 2 * r), y1 + t * (y2 - y1)
+                    # Alternate ends, so that no two labels meet at one node: (k + j) even near
+                    # the source, odd near the target, each anchored away from its circle.
+                    near_source = (jj + kk) % 2 == 0
+                    lx = x1 + r + 8 if near_source else x2 - r - 8
+                    ly_ = y1 + (lx - x1) / (x2 - x1) * (y2 - y1)
+                    anchor = "start" if near_source else "end"
                     first = f"{wname} = {fmt(W[j, k], p)}"
                     second = "" if after else f"∂: {fmt(ly.dW[j, k], p)}"
-                    body.append(f'<text x="{lx:.1f}" y="{ly_ - 4:.1f}" font-size="11" text-anchor="middle" '
+                    body.append(f'<text x="{lx:.1f}" y="{ly_ - 4:.1f}" font-size="11" text-anchor="{anchor}" '
                                 f'paint-order="stroke" stroke="#fcfcfc" stroke-width="4">{esc(first)}'
                                 + (f'<tspan x="{lx:.1f}" dy="13" fill="#a04000">{esc(second)}</tspan>' if second else "")
                                 + "</text>")
