@@ -998,6 +998,9 @@ def test_save_csv_predictions_with_names_and_classes(tmp_path):
     assert out.read_text() == 'label,p,n,ok\ncat,0.1,3,1\n"dog, big",0.6666666666666666,-4,0\n'
     back = load_csv(out, target="label")
     assert back.class_names == ("cat", "dog, big") and back.X.tolist() == [[0.1, 3, 1], [2 / 3, -4, 0]]
+    stream = io.StringIO()
+    assert save_csv(stream, {"p": np.array([0.5], dtype=np.float32)}) is stream  # e.g. sys.stdout
+    assert stream.getvalue() == "p\n0.5\n"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -1044,7 +1047,8 @@ def test_save_csv_is_atomic(tmp_path, monkeypatch):
     (lambda p: save_csv(p, {"a": [None, 1]}), DeltapropTypeError, r"column 'a' must hold numbers or text\. Got dtype object"),
     (lambda p: save_csv(p, [1j]), DeltapropTypeError, r"column 0 must hold numbers or text\. Got dtype complex128"),
     (lambda p: save_csv(p, [1], delimiter="ab"), ValidationError, r"'delimiter' argument must be one character"),
-    (lambda p: save_csv(3, [1]), DeltapropTypeError, r"'path' argument must be a file path\. Got int 3"),
+    (lambda p: save_csv(3, [1]), DeltapropTypeError, r"'path' argument must be a file path or a text file object\. "
+                                                      r"Got int 3"),
     (lambda p: save_csv(p.parent / "no-such-dir" / "x.csv", [1]), DataError, r"Cannot write '.*x\.csv': No such file"),
 ])
 def test_save_csv_errors(tmp_path, call, error, match):

@@ -1080,8 +1080,8 @@ def _target(tokens: list[str], lines, dt: np.dtype, where: str, col: str):
     return y.reshape(-1).astype(np.int64), tuple(classes.tolist())
 
 
-def save_csv(path, data, *, header=None, delimiter: str = ",") -> Path:
-    """Write columns of numbers or text to a CSV file, atomically.
+def save_csv(path, data, *, header=None, delimiter: str = ","):
+    """Write columns of numbers or text to a CSV file, atomically (or to a text stream).
 
     Floats are written in the shortest form that reads back to the same value
     (``repr``), so :func:`load_csv` returns exactly what was saved; integers and
@@ -1089,7 +1089,8 @@ def save_csv(path, data, *, header=None, delimiter: str = ",") -> Path:
 
     Args:
         path: the file to write (replaced as a whole: a crash leaves the old file or
-            the new one, never half of one).
+            the new one, never half of one); or a text file object such as
+            ``sys.stdout``, written to as it is.
         data: a 2-D array ``(n, k)`` (k columns) or 1-D ``(n,)`` (one column); or a
             mapping from column name to a 1-D sequence ``(n,)``, written in its order
             under a header of its names (then ``header`` must be None).
@@ -1097,7 +1098,7 @@ def save_csv(path, data, *, header=None, delimiter: str = ",") -> Path:
         delimiter: the one character between fields.
 
     Returns:
-        The path written, as a ``Path``.
+        The path written, as a ``Path`` (or the file object, as given).
 
     Raises:
         ShapeError: columns of unequal length, an array of more than 2 dimensions, or
@@ -1112,8 +1113,11 @@ def save_csv(path, data, *, header=None, delimiter: str = ",") -> Path:
     cat,0.25
     dog,0.1
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise DeltapropTypeError(f"The 'path' argument must be a file path. Got {type(path).__name__} {path!r} instead.")
+    stream = not isinstance(path, (str, os.PathLike)) and callable(getattr(path, "write", None))
+    if not stream and not isinstance(path, (str, os.PathLike)):
+        raise DeltapropTypeError(
+            f"The 'path' argument must be a file path or a text file object. Got {type(path).__name__} {path!r} instead."
+        )
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
         raise ValidationError(
             f"The 'delimiter' argument must be one character other than a quote or a line break. Got {delimiter!r} instead."
@@ -1139,12 +1143,15 @@ def save_csv(path, data, *, header=None, delimiter: str = ",") -> Path:
     if len(lengths) > 1:
         raise ShapeError(f"save_csv: the columns differ in length ({sorted(lengths)}); each needs one value per row.")
 
-    out = Path(path)
     text = io.StringIO()
     writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
     if names is not None:
         writer.writerow(names)
     writer.writerows(zip(*cols))
+    if stream:
+        path.write(text.getvalue())
+        return path
+    out = Path(path)
     _atomic_write_text(out, text.getvalue())
     return out
 
