@@ -348,6 +348,12 @@ def test_nearly_constant_column_within_rounding_is_treated_as_constant():
     assert np.all(np.abs(s.transform(X)) < 1e-15)
 
 
+def test_subnormal_spread_is_constant_not_a_division_by_zero():
+    X = np.array([[0.0], [5e-324]])  # the spread rounds to 0 when scaled back
+    s = Standardizer().fit(X)
+    assert s.scale.tolist() == [1.0] and np.all(np.isfinite(s.transform(X)))
+
+
 def test_dtypes_in_and_out():
     X32 = np.array([[1, 2], [3, 5]], dtype=np.float32)
     s = Standardizer().fit(X32)
@@ -367,7 +373,7 @@ def test_mean_and_scale_are_copies():
 
 @settings(max_examples=80, deadline=None)
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=20),
-                  elements=st.floats(-1e6, 1e6, allow_nan=False)))
+                  elements=st.floats(-1e6, 1e6, allow_nan=False) | st.floats(-1e-300, 1e-300)))
 def test_property_inverse_undoes_transform_and_nothing_is_nan(X):
     s = Standardizer().fit(X)
     Z = s.transform(X)

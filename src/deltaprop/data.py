@@ -497,8 +497,12 @@ class Standardizer:
         # error analysis of the two-pass variance) is what that error can reach.
         eps = np.finfo(np.float64).eps
         constant = same | (var <= n * eps * var + (n * mean * eps) ** 2)
+        std = np.sqrt(var) * p
+        # A spread below the smallest normal float (2.2e-308) has no precision left to
+        # divide by (and may round to 0): such a column counts as constant too.
+        constant |= std < np.finfo(np.float64).tiny
         self._mean = mean * p
-        self._scale = np.where(constant, 1.0, np.sqrt(var) * p)
+        self._scale = np.where(constant, 1.0, std)
         return self
 
     def transform(self, X) -> np.ndarray:
