@@ -2,20 +2,32 @@
 
 This module is a *second* implementation of the step that :mod:`deltaprop.layers`
 states once, readably: it exists only for speed, and every kernel here is tested
-against that reference (``tests/test_engines.py``). Read ``layers.py`` to learn the
-algorithm; read this file to see how the same equations run without Python overhead.
+against that reference (``tests/test_kernels.py``, ``tests/test_engines.py``). Read
+``layers.py`` to learn the algorithm; read this file to see how the same equations run
+without Python in between.
 
 What makes it fast:
 
-* One call trains many epochs: the loop over mini-batches (and over epochs, when
-  nothing has to happen between them in Python) runs compiled, so the per-step
-  Python overhead (~30 NumPy calls of ~1 us each) is gone. That is what matters at
-  batch 10 (W1) and for the 2-2-2 example (W3).
-* Parameters, gradients and optimizer state are flat vectors with per-layer views,
-  every work buffer is allocated once per call, and each element-wise pass (bias +
-  activation, BP1/BP2's Hadamard product, the optimizer update) is one fused loop.
-* The matrix products stay with the BLAS (``np.dot`` with ``out=``), exactly the
-  products of the reference: W a, delta a^T and W^T delta.
+* One call trains a whole range of mini-batches, or many epochs (the loop over batches
+  and epochs runs compiled), so the ~30 NumPy calls of ~1 us each that the reference
+  spends per step are gone. That is what matters at batch 10 (W1) and for the 2-2-2
+  example (W3).
+* Parameters, gradients and optimizer state are flat vectors with per-layer views;
+  every work buffer is allocated once per call; each element-wise pass (bias +
+  activation, BP1/BP2's Hadamard product, the optimizer update) is one loop; and each
+  layer's update runs as soon as BP2 no longer needs its W (while its gradient is
+  still in cache).
+* The matrix products go to the very BLAS NumPy uses (its ``cblas_?gemm``, called
+  with the arguments ``np.matmul`` passes for the reference's own products), so they
+  are the reference's products, bit for bit, and share its thread pool.
+
+Agreement with the reference (what the tests check): the order of every operation is
+the reference's - sums in NumPy's pairwise order, constants in the network's dtype,
+no fused multiply-adds - so with exact element-wise functions (relu, leaky_relu,
+identity; the quadratic loss; every optimizer) a step gives the reference's bits
+whenever no dimension of a product is 1 (NumPy then calls gemv instead of gemm).
+exp, tanh and log come from the C library here and from NumPy's own SIMD code there,
+which may differ in the last bit: then one step agrees to within a few ulps.
 
 Codes: activations 0 sigmoid, 1 relu, 2 tanh, 3 identity, 4 leaky_relu, 5 softmax;
 losses 0 quadratic, 1 binary_cross_entropy, 2 cross_entropy; optimizers 0 SGD, 1 Adam.
@@ -23,31 +35,212 @@ losses 0 quadratic, 1 binary_cross_entropy, 2 cross_entropy; optimizers 0 SGD, 1
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import math
+import os
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 SIGMOID, RELU, TANH, IDENTITY, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
 QUADRATIC, BCE, CE = 0, 1, 2
 SGD, ADAM = 0, 1
+ACTIVATION_CODES = {"sigmoid": SIGMOID, "relu": RELU, "tanh": TANH, "identity": IDENTITY,
+                    "leaky_relu": LEAKY_RELU, "softmax": SOFTMAX}
+LOSS_CODES = {"quadratic": QUADRATIC, "binary_cross_entropy": BCE, "cross_entropy": CE}
+
+# CBLAS enums (cblas.h)
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
 
-@njit(cache=True)
-def _bias_activation(code, alpha, Z, b, A):
-    """Z += b (per row), then A = sigma(Z): the rest of z = W a + b and a = sigma(z)."""
+# ---------------------------------------------------------------------------------------
+# NumPy's BLAS
+
+_GEMM: dict | None = None
+
+
+def _blas_candidates() -> list[str]:
+    """Shared libraries that may hold the BLAS NumPy was built with, loaded ones first."""
+    found = []
+    try:                                    # Linux: what this process has actually loaded
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1] if line.count("/") else ""
+                if "blas" in os.path.basename(path).lower() and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
+    root = os.path.dirname(np.__file__)
+    for pattern in ("../numpy.libs/*blas*", ".dylibs/*blas*", "../numpy.libs/*blas*.dll"):
+        for path in sorted(glob.glob(os.path.join(root, pattern))):
+            if path not in found:
+                found.append(path)
+    return found
+
+
+def gemm_functions() -> dict | None:
+    """Where NumPy's own ``cblas_sgemm``/``cblas_dgemm`` are, or None if they cannot be found
+    (the engine then declines). ``{"float32": address, "float64": address, "ilp64": bool, ...}``:
+    the kernels receive plain addresses, so that their compiled code can be cached."""
+    global _GEMM
+    if _GEMM is not None:
+        return _GEMM or None
+    for path in _blas_candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_", ""):
+            for suffix in ("64_", ""):
+                try:
+                    s = getattr(lib, f"{prefix}cblas_sgemm{suffix}")
+                    d = getattr(lib, f"{prefix}cblas_dgemm{suffix}")
+                except AttributeError:
+                    continue
+                _GEMM = {"float32": ctypes.cast(s, ctypes.c_void_p).value,
+                         "float64": ctypes.cast(d, ctypes.c_void_p).value,
+                         "ilp64": suffix == "64_", "library": path, "symbol": f"{prefix}cblas_dgemm{suffix}"}
+                return _GEMM
+    _GEMM = {}
+    return None
+
+
+@intrinsic
+def _call_c(typingctx, address, args):
+    """Call the C function at ``address`` (an integer) with the values of the tuple ``args``,
+    typed as they are typed here; it returns nothing."""
+    def codegen(context, builder, signature, llargs):
+        arg_types = signature.args[1].types
+        values = [builder.extract_value(llargs[1], i) for i in range(len(arg_types))]
+        fnty = ir.FunctionType(ir.VoidType(), [context.get_value_type(t) for t in arg_types])
+        builder.call(builder.inttoptr(llargs[0], fnty.as_pointer()), values)
+        return context.get_dummy_value()
+    return types.void(address, args), codegen
+
+
+# ---------------------------------------------------------------------------------------
+# The pieces of one step (each mirrors one line of layers.py / activations.py / losses.py)
+
+@njit(cache=True, error_model="numpy")
+def _cast(like, value):
+    """``value`` in ``like``'s dtype (as NumPy casts a Python scalar against an array)."""
+    out = np.empty(1, like.dtype)
+    out[0] = value
+    return out[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _block_sum(a, lo, n, zero):
+    """pairwise_sum for n <= 128: one block, eight accumulators (or a plain loop below 8)."""
+    if n < 8:
+        res = zero
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, error_model="numpy")
+def _half(n):
+    n2 = n // 2
+    return n2 - n2 % 8
+
+
+@njit(cache=True, error_model="numpy")
+def pairwise_sum(a, lo, n, zero):
+    """sum(a[lo:lo + n]) in a's dtype, in exactly the order NumPy's ``add.reduce`` adds a
+    contiguous run (numpy/_core/src/umath/loops_utils.h.src, ``pairwise_sum``): blocks of
+    at most 128, halved recursively above that, left half + right half. The recursion
+    runs on an explicit stack (numba's cache cannot hold self-recursive functions)."""
+    if n <= 128:
+        return _block_sum(a, lo, n, zero)
+    los = np.empty(64, np.int64)       # frames: a range, and whether its left half is done
+    ns = np.empty(64, np.int64)
+    stage = np.empty(64, np.int64)
+    left = np.empty(64, a.dtype)
+    sp = 0
+    los[0], ns[0], stage[0] = lo, n, 0
+    ret = zero
+    returning = False
+    while sp >= 0:
+        if returning:
+            if stage[sp] == 1:          # the left half came back: now the right half
+                left[sp] = ret
+                stage[sp] = 2
+                h = _half(ns[sp])
+                sp += 1
+                los[sp], ns[sp], stage[sp] = los[sp - 1] + h, ns[sp - 1] - h, 0
+                returning = False
+            else:                       # both halves: left + right, back to the caller
+                ret = left[sp] + ret
+                sp -= 1
+            continue
+        m = ns[sp]
+        if m <= 128:
+            ret = _block_sum(a, los[sp], m, zero)
+            returning = True
+            sp -= 1
+            continue
+        stage[sp] = 1
+        sp += 1
+        los[sp], ns[sp], stage[sp] = los[sp - 1], _half(m), 0
+    return ret
+
+
+@njit(cache=True, error_model="numpy")
+def gemm(f, ilp64, transa, transb, M, N, K, A, lda, B, ldb, C, ldc):
+    """C = op(A) op(B) for C-ordered buffers, by the cblas_?gemm at address ``f``: the call
+    ``np.matmul`` makes (RowMajor, the same transposes and leading dimensions)."""
+    one, zero = _cast(C, 1.0), _cast(C, 0.0)
+    o, ta, tb = np.int32(ROW_MAJOR), np.int32(transa), np.int32(transb)
+    if ilp64:
+        _call_c(f, (o, ta, tb, np.int64(M), np.int64(N), np.int64(K), one, A.ctypes.data, np.int64(lda),
+                    B.ctypes.data, np.int64(ldb), zero, C.ctypes.data, np.int64(ldc)))
+    else:
+        _call_c(f, (o, ta, tb, np.int32(M), np.int32(N), np.int32(K), one, A.ctypes.data, np.int32(lda),
+                    B.ctypes.data, np.int32(ldb), zero, C.ctypes.data, np.int32(ldc)))
+
+
+@njit(cache=True, error_model="numpy")
+def bias_activation(code, alpha, Z, b, A, one):
+    """Z += b (per row), then A = sigma(Z): the rest of z = W a + b and a = sigma(z).
+
+    Z, A: (n, m). ``alpha`` (leaky_relu) and ``one`` are in Z's dtype.
+    """
     n, m = Z.shape
     for i in range(n):
         bi = b[i]
         for c in range(m):
             Z[i, c] += bi
-    if code == SOFTMAX:
+    if code == SOFTMAX:                 # e^(z - max z) / sum e^(z - max z), per column
         for c in range(m):
             mx = Z[0, c]
             for i in range(1, n):
-                if Z[i, c] > mx:
-                    mx = Z[i, c]
-            s = 0.0
+                z = Z[i, c]
+                if z > mx or z != z:    # NaN propagates, as in np.max
+                    mx = z
+            s = one - one
             for i in range(n):
                 e = math.exp(Z[i, c] - mx)
                 A[i, c] = e
@@ -58,11 +251,11 @@ def _bias_activation(code, alpha, Z, b, A):
     for i in range(n):
         for c in range(m):
             z = Z[i, c]
-            if code == SIGMOID:
+            if code == SIGMOID:         # overflow-free: e = exp(-|z|) <= 1
                 e = math.exp(-abs(z))
-                A[i, c] = (1.0 if z >= 0 else e) / (1.0 + e)
+                A[i, c] = (one if z >= 0 else e) / (one + e)
             elif code == RELU:
-                A[i, c] = z if z > 0 else 0.0
+                A[i, c] = z if (z > 0 or z != z) else one - one   # max(z, 0), NaN kept
             elif code == TANH:
                 A[i, c] = math.tanh(z)
             elif code == IDENTITY:
@@ -71,13 +264,13 @@ def _bias_activation(code, alpha, Z, b, A):
                 A[i, c] = z if z > 0 else alpha * z
 
 
-@njit(cache=True)
-def _delta(code, alpha, dA, Z, A, D):
+@njit(cache=True, error_model="numpy")
+def delta(code, alpha, dA, Z, A, D, one):
     """delta = dA (.) sigma'(z) (BP1/BP2); softmax: its Jacobian-transpose product. D may be dA."""
     n, m = Z.shape
-    if code == SOFTMAX:
+    if code == SOFTMAX:                 # a (.) (dA - sum_k dA_k a_k)
         for c in range(m):
-            s = 0.0
+            s = one - one
             for i in range(n):
                 s += dA[i, c] * A[i, c]
             for i in range(n):
@@ -87,191 +280,238 @@ def _delta(code, alpha, dA, Z, A, D):
         for c in range(m):
             g = dA[i, c]
             if code == SIGMOID:
-                D[i, c] = g * (A[i, c] * (1.0 - A[i, c]))
+                D[i, c] = g * (A[i, c] * (one - A[i, c]))
             elif code == RELU:
-                D[i, c] = g if Z[i, c] > 0 else 0.0
+                D[i, c] = g if Z[i, c] > 0 else one - one
             elif code == TANH:
-                D[i, c] = g * (1.0 - A[i, c] * A[i, c])
+                D[i, c] = g * (one - A[i, c] * A[i, c])
             elif code == IDENTITY:
                 D[i, c] = g
             else:
                 D[i, c] = g if Z[i, c] > 0 else g * alpha
 
 
-@njit(cache=True)
-def _output_error(loss, fused, act, alpha, Z, A, Y, D):
-    """delta^L into D (with the batch's 1/m); returns (sum_x C_x, examples classified right)."""
+@njit(cache=True, error_model="numpy")
+def _floor(a, tiny):
+    """np.maximum(a, tiny): NaN stays NaN."""
+    return tiny if a < tiny else a
+
+
+@njit(cache=True, error_model="numpy")
+def output_error(loss, fused, act, alpha, Z, A, Y, D, cx, one, tiny, classify):
+    """BP1: delta^L into D (with the batch's 1/m) and C_x of each example into cx.
+
+    A, Z, D: (n, m) columns; Y: (m, n) rows. Returns the number of examples
+    classified right (0 unless ``classify``).
+    """
     n, m = A.shape
-    tiny = np.finfo(A.dtype).tiny
-    total = 0.0
-    correct = 0
+    mm = _cast(A, m)                    # the reference divides by A.shape[1], cast to the dtype
+    half = _cast(A, 0.5)
+    zero = one - one
     for c in range(m):
-        cost = 0.0
+        s = zero
         for i in range(n):
             a, y = A[i, c], Y[c, i]
-            if loss == QUADRATIC:
-                cost += 0.5 * (a - y) * (a - y)
-                D[i, c] = (a - y) / m
+            if loss == QUADRATIC:       # C_x = 1/2 sum (a - y)^2;  grad = (a - y)/m
+                d = a - y
+                s += d * d
+                D[i, c] = d / mm
             elif loss == BCE:
-                cost -= y * math.log(max(a, tiny)) + (1.0 - y) * math.log(max(1.0 - a, tiny))
-                D[i, c] = (a - y) / m if fused else (a - y) / max(a * (1.0 - a), tiny) / m
+                s += y * math.log(_floor(a, tiny)) + (one - y) * math.log(_floor(one - a, tiny))
+                D[i, c] = (a - y) / mm if fused else (a - y) / _floor(a * (one - a), tiny) / mm
             else:
-                cost -= y * math.log(max(a, tiny))
-                D[i, c] = (a - y) / m if fused else -y / max(a, tiny) / m
-        total += cost
-        if n == 1:
-            correct += (A[0, c] > 0.5) == (Y[c, 0] > 0.5)
-        else:
-            ia, iy = 0, 0
-            for i in range(1, n):
-                if A[i, c] > A[ia, c]:
-                    ia = i
-                if Y[c, i] > Y[c, iy]:
-                    iy = i
-            correct += ia == iy
+                s += y * math.log(_floor(a, tiny))
+                D[i, c] = (a - y) / mm if fused else -y / _floor(a, tiny) / mm
+        cx[c] = half * s if loss == QUADRATIC else -s
     if not fused:
-        _delta(act, alpha, D, Z, A, D)
-    return total, correct
+        delta(act, alpha, D, Z, A, D, one)
+    correct = 0
+    if classify:
+        for c in range(m):
+            if n == 1:
+                correct += (A[0, c] > 0.5) == (Y[c, 0] > 0.5)
+            else:
+                ia, iy = 0, 0
+                for i in range(1, n):
+                    if A[i, c] > A[ia, c]:
+                        ia = i
+                    if Y[c, i] > Y[c, iy]:
+                        iy = i
+                correct += ia == iy
+    return correct
 
 
-@njit(cache=True)
-def _update(opt, hyper, hyper64, t, P, G, S1, S2, start, stop, decay):
-    """One optimizer step on P[start:stop] in place (see optimizers.py for the equations).
-
-    ``hyper`` holds [lr, momentum, nesterov, weight_decay, beta1, beta2, eps, 1 - beta1,
-    1 - beta2] in the parameters' dtype (as NumPy casts a Python float against a
-    float32 array); ``hyper64`` the same in float64, for Adam's per-step scalars.
-    """
-    lr, mu, nesterov, wd = hyper[0], hyper[1], hyper[2], hyper[3]
-    if opt == SGD:
-        for k in range(start, stop):
-            g = G[k]
-            if decay and wd != 0:
-                g = g + wd * P[k]
-            if mu != 0:
-                S1[k] = S1[k] * mu + g
-                g = g + mu * S1[k] if nesterov != 0 else S1[k]
-            P[k] -= lr * g
-    else:
-        b1, b2, one_b1, one_b2 = hyper[4], hyper[5], hyper[7], hyper[8]
-        c2 = math.sqrt(1.0 - hyper64[5] ** t)
-        step = P.dtype.type(hyper64[0] * c2 / (1.0 - hyper64[4] ** t))
-        eps = P.dtype.type(hyper64[6] * c2)
-        for k in range(start, stop):
-            g = G[k]
-            S1[k] = S1[k] * b1 + one_b1 * g
-            S2[k] = S2[k] * b2 + one_b2 * (g * g)
-            P[k] -= step * S1[k] / (math.sqrt(S2[k]) + eps)
+@njit(cache=True, error_model="numpy")
+def sgd_update(p, g, s1, lr, mu, nesterov, wd):
+    """SGD on the parameters p in place (optimizers.SGD.update); scalars in p's dtype, wd = 0
+    for biases. p, g (the gradient) and s1 (the momentum buffer v) are one layer's views."""
+    if mu == 0:
+        if wd == 0:
+            for k in range(p.shape[0]):
+                p[k] -= lr * g[k]
+        else:
+            for k in range(p.shape[0]):
+                p[k] -= lr * (g[k] + wd * p[k])
+        return
+    for k in range(p.shape[0]):
+        gk = g[k]
+        if wd != 0:
+            gk = gk + wd * p[k]
+        v = s1[k] * mu + gk
+        s1[k] = v
+        p[k] -= lr * (gk + mu * v if nesterov else v)
 
 
-@njit(cache=True)
-def train_epochs(X, Y, orders, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-                 loss, fused, opt, hyper, t, saved, out_loss, out_correct):
-    """Train ``orders.shape[0]`` epochs of mini-batch gradient descent in place.
+@njit(cache=True, error_model="numpy")
+def adam_update(p, g, s1, s2, b1, b2, one_b1, one_b2, step, eps, wd):
+    """Adam on the parameters p in place (optimizers.Adam.update, with step = lr sqrt(1 - b2^t)/(1 - b1^t)
+    and eps = eps sqrt(1 - b2^t) already folded); scalars in p's dtype, wd = 0 for biases.
+    s1, s2 are the moments m, v. (Loops from 0 over views, IEEE division: LLVM vectorizes them.)"""
+    if wd == 0:
+        for k in range(p.shape[0]):
+            gk = g[k]
+            m = s1[k] * b1 + one_b1 * gk
+            v = s2[k] * b2 + one_b2 * (gk * gk)
+            s1[k] = m
+            s2[k] = v
+            p[k] -= step * m / (math.sqrt(v) + eps)
+        return
+    for k in range(p.shape[0]):
+        gk = g[k] + wd * p[k]
+        m = s1[k] * b1 + one_b1 * gk
+        v = s2[k] * b2 + one_b2 * (gk * gk)
+        s1[k] = m
+        s2[k] = v
+        p[k] -= step * m / (math.sqrt(v) + eps)
 
-    X (n, n_in) and Y (n, n_out) are rows; ``orders[e]`` is epoch e's permutation.
-    P/G/S1/S2 are the flat parameters, gradients and optimizer state, laid out layer
-    by layer as [W^1 (row-major), b^1, W^2, b^2, ...]. Per epoch, ``out_loss`` gets
-    sum_x C_x and ``out_correct`` the count classified right, both over the outputs
-    seen during training. Returns (iterations done, -1) or, if epoch e's loss or
-    weights became non-finite, (iterations, e) with P, S1, S2 and the iteration count
-    put back to where they were at the start of epoch e.
+
+# ---------------------------------------------------------------------------------------
+# The loop over mini-batches
+
+@njit(cache=True, error_model="numpy")
+def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
+             loss, fused, classify, opt, hyper, hyper64, t, f, ilp64,
+             Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, scalars):
+    """Train batches k0..k1-1 of one epoch (batch k = order[k*batch:(k+1)*batch]).
+
+    Returns (sum_x C_x, correct, bad, bad_cost, t): ``bad`` is the first batch whose
+    cost is not finite (its update not applied; the sums leave it out), else -1.
     """
     L = sizes.shape[0] - 1
     n = X.shape[0]
-    hyper_t = hyper.astype(P.dtype)
-    w_off = np.empty(L, np.int64)
-    b_off = np.empty(L, np.int64)
-    u_off = np.zeros(L + 1, np.int64)         # offsets of each layer's unit buffers
-    o = 0
-    for l in range(L):
-        w_off[l] = o
-        o += sizes[l + 1] * sizes[l]
-        b_off[l] = o
-        o += sizes[l + 1]
-        u_off[l + 1] = u_off[l] + sizes[l + 1] * batch
-    widest = 0
-    for l in range(L + 1):
-        widest = max(widest, sizes[l])
-    Zbuf = np.empty(u_off[L], P.dtype)
-    Abuf = np.empty(u_off[L], P.dtype)
-    Dbuf = np.empty(u_off[L], P.dtype)
-    dAbuf = np.empty(widest * batch, P.dtype)
-    xbuf = np.empty(batch * sizes[0], P.dtype)
-    ybuf = np.empty(batch * sizes[L], P.dtype)
-    saved_S1 = np.empty_like(S1)
-    saved_S2 = np.empty_like(S2)
+    n_in, n_out = sizes[0], sizes[L]
+    one = hyper[9]
+    zero = one - one
+    tiny = hyper[10]
+    total = 0.0
+    correct = 0
+    for k in range(k0, k1):
+        s = k * batch
+        mb = min(batch, n - s)
+        Xb = xbuf[:mb * n_in].reshape((mb, n_in))          # X[idx]: rows, C order
+        Yb = ybuf[:mb * n_out].reshape((mb, n_out))
+        for r in range(mb):
+            Xb[r, :] = X[order[s + r], :]
+            Yb[r, :] = Y[order[s + r], :]
+        # feed forward: z = W a_prev + b, a = sigma(z)
+        w = 0
+        u = 0
+        for l in range(L):
+            no, ni = sizes[l + 1], sizes[l]
+            W = P[w:w + no * ni].reshape((no, ni))
+            b = P[w + no * ni:w + no * ni + no]
+            Z = Zbuf[u:u + no * mb].reshape((no, mb))
+            A = Abuf[u:u + no * mb].reshape((no, mb))
+            if l == 0:      # W @ X[idx].T
+                gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
+            else:           # W @ A_prev
+                gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, Abuf[u - ni * mb:u], mb, Z, mb)
+            bias_activation(acts[l], alphas[l], Z, b, A, one)
+            w += no * ni + no
+            u += no * mb
+        # BP1 and the cost C_x of each example
+        u -= n_out * mb
+        ZL = Zbuf[u:u + n_out * mb].reshape((n_out, mb))
+        AL = Abuf[u:u + n_out * mb].reshape((n_out, mb))
+        DL = Dbuf[u:u + n_out * mb].reshape((n_out, mb))
+        right = output_error(loss, fused, acts[L - 1], alphas[L - 1], ZL, AL, Yb, DL, cx, one, tiny, classify)
+        cost = np.float64(pairwise_sum(cx, 0, mb, zero))
+        if not math.isfinite(cost):
+            return total, correct, k, cost, t
+        total += cost
+        correct += right
+        # BP2-BP4 from the top layer down; each layer's update as soon as BP2 has used its W
+        t += 1
+        # t again, as a float counted in floats: LLVM turns pow(x, float(int)) into
+        # repeated multiplication, which is not the C library's pow that Python calls
+        hyper64[11] += hyper64[9]
+        if opt == ADAM:           # the bias corrections, as Adam.update forms them in Python
+            c2 = math.sqrt(1.0 - math.pow(hyper64[5], hyper64[11]))
+            scalars[0] = hyper64[0] * c2 / (1.0 - math.pow(hyper64[4], hyper64[11]))
+            scalars[1] = hyper64[6] * c2
+        for l in range(L - 1, -1, -1):
+            no, ni = sizes[l + 1], sizes[l]
+            w -= no * ni + no
+            D = Dbuf[u:u + no * mb].reshape((no, mb))
+            dW = G[w:w + no * ni].reshape((no, ni))
+            if l == 0:      # BP4: delta X[idx]
+                gemm(f, ilp64, NO_TRANS, NO_TRANS, no, ni, mb, D, mb, Xb, ni, dW, ni)
+            else:           # BP4: delta a_prev^T
+                gemm(f, ilp64, NO_TRANS, TRANS, no, ni, mb, D, mb, Abuf[u - ni * mb:u], mb, dW, ni)
+            for i in range(no):                                   # BP3: db = sum of delta
+                G[w + no * ni + i] = pairwise_sum(Dbuf, u + i * mb, mb, zero)
+            if l > 0:                                             # BP2, for the layer below
+                dA = dAbuf[:ni * mb].reshape((ni, mb))
+                gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, P[w:w + no * ni], ni, D, mb, dA, mb)
+                u -= ni * mb
+                delta(acts[l - 1], alphas[l - 1], dA, Zbuf[u:u + ni * mb].reshape((ni, mb)),
+                      Abuf[u:u + ni * mb].reshape((ni, mb)), Dbuf[u:u + ni * mb].reshape((ni, mb)), one)
+            wb, bb, be = w + no * ni, w + no * ni, w + no * ni + (no if train_b[l] else 0)
+            if opt == SGD:
+                sgd_update(P[w:wb], G[w:wb], S1[w:wb], hyper[0], hyper[1], hyper[2] != 0, hyper[3])
+                sgd_update(P[bb:be], G[bb:be], S1[bb:be], hyper[0], hyper[1], hyper[2] != 0, zero)
+            else:
+                adam_update(P[w:wb], G[w:wb], S1[w:wb], S2[w:wb], hyper[4], hyper[5], hyper[7], hyper[8],
+                            scalars[0], scalars[1], hyper[3])
+                adam_update(P[bb:be], G[bb:be], S1[bb:be], S2[bb:be], hyper[4], hyper[5], hyper[7], hyper[8],
+                            scalars[0], scalars[1], zero)
+    return total, correct, -1, 0.0, t
 
+
+@njit(cache=True, error_model="numpy")
+def _buffers(P, sizes, batch):
+    L = sizes.shape[0] - 1
+    units = 0
+    widest = 0
+    for l in range(L):
+        units += sizes[l + 1] * batch
+        widest = max(widest, sizes[l])
+    return (np.empty(units, P.dtype), np.empty(units, P.dtype), np.empty(units, P.dtype),
+            np.empty(widest * batch, P.dtype), np.empty(batch * sizes[0], P.dtype),
+            np.empty(batch * sizes[L], P.dtype), np.empty(batch, P.dtype), np.empty(2, P.dtype))
+
+
+@njit(cache=True, error_model="numpy")
+def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
+          loss, fused, classify, opt, hyper, hyper64, t, f, ilp64, out_cost, out_correct):
+    """Batches k0..k1-1 of each epoch in ``orders`` (one row per epoch), stopping in the
+    first bad one; the one entry point (so the step is compiled once).
+
+    X (n, n_in) and Y (n, n_out) are rows; P/G/S1/S2 the flat parameters, gradients and
+    optimizer state, layer by layer [W^1 (row-major), b^1, W^2, b^2, ...]. ``hyper``
+    (in P's dtype) holds [lr, momentum, nesterov, weight_decay, beta1, beta2, eps,
+    1 - beta1, 1 - beta2, 1, tiny, t]; ``hyper64`` the same in float64 (its t is kept
+    current by the kernel). ``f`` is the address of NumPy's cblas_?gemm. Fills
+    out_cost[e] and out_correct[e] per epoch run (the bad epoch's: up to its bad batch).
+    Returns (epochs completed, bad batch or -1, its cost, t).
+    """
+    Zb, Ab, Db, dAb, xb, yb, cx, sc = _buffers(P, sizes, batch)
     for e in range(orders.shape[0]):
-        saved[:] = P
-        saved_S1[:] = S1
-        saved_S2[:] = S2
-        t_start = t
-        total = 0.0
-        correct = 0
-        for s in range(0, n, batch):
-            mb = min(batch, n - s)
-            Xb = xbuf[:mb * sizes[0]].reshape((mb, sizes[0]))
-            Yb = ybuf[:mb * sizes[L]].reshape((mb, sizes[L]))
-            for r in range(mb):
-                Xb[r, :] = X[orders[e, s + r], :]
-                Yb[r, :] = Y[orders[e, s + r], :]
-            # feed forward: z = W a_prev + b, a = sigma(z)
-            for l in range(L):
-                W = P[w_off[l]:b_off[l]].reshape((sizes[l + 1], sizes[l]))
-                Z = Zbuf[u_off[l]:u_off[l] + sizes[l + 1] * mb].reshape((sizes[l + 1], mb))
-                A = Abuf[u_off[l]:u_off[l] + sizes[l + 1] * mb].reshape((sizes[l + 1], mb))
-                if l == 0:
-                    np.dot(W, Xb.T, Z)
-                else:
-                    np.dot(W, Abuf[u_off[l - 1]:u_off[l - 1] + sizes[l] * mb].reshape((sizes[l], mb)), Z)
-                _bias_activation(acts[l], alphas[l], Z, P[b_off[l]:b_off[l] + sizes[l + 1]], A)
-            # BP1
-            ZL = Zbuf[u_off[L - 1]:u_off[L - 1] + sizes[L] * mb].reshape((sizes[L], mb))
-            AL = Abuf[u_off[L - 1]:u_off[L - 1] + sizes[L] * mb].reshape((sizes[L], mb))
-            DL = Dbuf[u_off[L - 1]:u_off[L - 1] + sizes[L] * mb].reshape((sizes[L], mb))
-            cost, right = _output_error(loss, fused, acts[L - 1], alphas[L - 1], ZL, AL, Yb, DL)
-            total += cost
-            correct += right
-            # BP2-BP4, top layer down
-            for l in range(L - 1, -1, -1):
-                D = Dbuf[u_off[l]:u_off[l] + sizes[l + 1] * mb].reshape((sizes[l + 1], mb))
-                dW = G[w_off[l]:b_off[l]].reshape((sizes[l + 1], sizes[l]))
-                if l == 0:
-                    np.dot(D, Xb, dW)                                    # BP4: delta a_prev^T
-                else:
-                    A_prev = Abuf[u_off[l - 1]:u_off[l - 1] + sizes[l] * mb].reshape((sizes[l], mb))
-                    np.dot(D, A_prev.T, dW)
-                for i in range(sizes[l + 1]):                            # BP3: sum of delta
-                    acc = D[i, 0]
-                    for c in range(1, mb):
-                        acc += D[i, c]
-                    G[b_off[l] + i] = acc
-                if l > 0:                                                # BP2 for the layer below
-                    W = P[w_off[l]:b_off[l]].reshape((sizes[l + 1], sizes[l]))
-                    dA = dAbuf[:sizes[l] * mb].reshape((sizes[l], mb))
-                    np.dot(W.T, D, dA)
-                    Zp = Zbuf[u_off[l - 1]:u_off[l - 1] + sizes[l] * mb].reshape((sizes[l], mb))
-                    Ap = Abuf[u_off[l - 1]:u_off[l - 1] + sizes[l] * mb].reshape((sizes[l], mb))
-                    Dp = Dbuf[u_off[l - 1]:u_off[l - 1] + sizes[l] * mb].reshape((sizes[l], mb))
-                    _delta(acts[l - 1], alphas[l - 1], dA, Zp, Ap, Dp)
-            # gradient step
-            t += 1
-            for l in range(L):
-                _update(opt, hyper_t, hyper, t, P, G, S1, S2, w_off[l], b_off[l], True)
-                if train_b[l]:
-                    _update(opt, hyper_t, hyper, t, P, G, S1, S2, b_off[l], b_off[l] + sizes[l + 1], False)
-        out_loss[e] = total
-        out_correct[e] = correct
-        finite = math.isfinite(total)
-        if finite:
-            for k in range(P.shape[0]):
-                if not math.isfinite(P[k]):
-                    finite = False
-                    break
-        if not finite:
-            P[:] = saved
-            S1[:] = saved_S1
-            S2[:] = saved_S2
-            return t_start, e
-    return t, -1
+        total, right, bad, bad_cost, t = _batches(
+            X, Y, orders[e], k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
+            loss, fused, classify, opt, hyper, hyper64, t, f, ilp64, Zb, Ab, Db, dAb, xb, yb, cx, sc)
+        out_cost[e] = total
+        out_correct[e] = right
+        if bad >= 0:
+            return e, bad, bad_cost, t
+    return orders.shape[0], -1, 0.0, t

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations, losses
-from .errors import ValidationError
+from .errors import DeltapropTypeError, ValidationError, unknown_name
 from .optimizers import SGD, Adam
 
 ENGINES = ("numpy", "numba")
@@ -125,15 +125,23 @@ class NumpyEngine(Engine):
 
 
 class NumbaEngine(Engine):
-    """The compiled engine: flat parameters, fused loops, BLAS for the products."""
+    """The compiled engine (:mod:`deltaprop._kernels`): the reference's steps in the
+    reference's order, with the loops over batches and epochs compiled.
+
+    Each call copies the network's W and b and the optimizer's state into flat vectors,
+    runs the kernel, and copies them back, so between calls everything lives where the
+    reference keeps it (callbacks, checkpoints and the other engine can take over at
+    any batch) and a call depends on nothing but that state: ranges of batches compose
+    bit for bit. The layers' caches (``Z``, ``A``, ``D``, ...) are not filled in.
+    """
 
     name = "numba"
-    _ACT = {"sigmoid": 0, "relu": 1, "tanh": 2, "identity": 3, "leaky_relu": 4, "softmax": 5}
-    _LOSS = {"quadratic": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
 
     @classmethod
     def supports(cls, net, optimizer) -> str | None:
         """None if this engine can train ``net`` with ``optimizer``, else the reason it cannot."""
+        if not numba_available():
+            return 'numba is not installed (pip install "deltaprop[fast]")'
         for i, layer in enumerate(net.layers):
             act = layer.activation
             if type(act) is not activations.ACTIVATIONS.get(act.name):
@@ -143,110 +151,142 @@ class NumbaEngine(Engine):
         if type(optimizer) not in (SGD, Adam):
             return f"the optimizer {optimizer!r} is not dp.SGD or dp.Adam"
         if net.has_dropout:
-            return "it has dropout"
-        if getattr(optimizer, "weight_decay", 0) and isinstance(optimizer, Adam):
-            return "Adam's weight_decay is not compiled"
+            return "it has dropout (its masks are drawn by the NumPy engine only)"
+        from . import _kernels
+        if _kernels.gemm_functions() is None:
+            return "the BLAS NumPy uses (its cblas_dgemm) could not be located"
         return None
 
-    # TEMPORARY adapter to the contract above, until the kernel runs batch ranges and
-    # stops at the first bad batch: whole epochs only; a partial range goes through
-    # the reference, and a bad epoch is rewound to its start (reported as batch 0).
-    def run(self, order, start, stop, rng):
-        if (start, stop) != (0, self.n_batches):
-            return NumpyEngine.run(self, order, start, stop, rng)
-        blocks, _ = self.run_epochs(order[None, :], rng)
-        return blocks[0]
-
-    def run_epochs(self, orders, rng):
-        try:
-            results = self.train(self.X, self.Y, orders, self.batch_size)
-        except _Diverged as d:
-            return [Block(0.0, 0) for _ in range(d.epoch)] + [Block(0.0, 0, 0, d.loss)], d.epoch
-        return [Block(c, k) for c, k in results], len(results)
-
-    def train(self, X, Y, orders, batch_size):
+    def __init__(self, net, optimizer, X, Y, batch_size: int):
         from . import _kernels
-        net, opt = self.net, self.optimizer
+        dt = net.dtype
+        super().__init__(net, optimizer, np.ascontiguousarray(X, dtype=dt), np.ascontiguousarray(Y, dtype=dt),
+                         batch_size)
+        self._k = _kernels
         layers = net.layers
-        sizes = np.array(net.sizes, dtype=np.int64)
-        P = np.concatenate([np.concatenate([layer.W.ravel(), layer.b]) for layer in layers])
-        G = np.zeros_like(P)
-        S1, S2 = np.zeros_like(P), np.zeros_like(P)
-        slots = self._param_slots()
-        for i, (start, stop) in enumerate(slots):
-            state = opt.state.get(i, {})
-            if "v" in state and isinstance(opt, SGD):
-                S1[start:stop] = state["v"].ravel()
-            if "m" in state:
-                S1[start:stop] = state["m"].ravel()
-                S2[start:stop] = state["v"].ravel()
-        hyper = self._hyper(opt)
-        out_loss = np.zeros(len(orders))
-        out_correct = np.zeros(len(orders), dtype=np.int64)
-        t, diverged = _kernels.train_epochs(
-            np.ascontiguousarray(X), np.ascontiguousarray(Y), np.ascontiguousarray(orders, dtype=np.int64),
-            batch_size, P, G, S1, S2, sizes,
-            np.array([self._ACT[layer.activation.name] for layer in layers], dtype=np.int64),
-            np.array([getattr(layer.activation, "alpha", 0.0) for layer in layers], dtype=np.float64),
-            np.array([not layer.fixed_bias for layer in layers]),
-            self._LOSS[net.loss_fn.name], net.fused, 0 if isinstance(opt, SGD) else 1, hyper,
-            opt.iterations, np.empty_like(P), out_loss, out_correct)
-        # copy back: weights, optimizer state, step count (as of the last good epoch's end)
-        o = 0
+        self._sizes = np.array(net.sizes, dtype=np.int64)
+        self._acts = np.array([_kernels.ACTIVATION_CODES[layer.activation.name] for layer in layers], dtype=np.int64)
+        # leaky_relu's alpha as the reference uses it: a Python float cast to the dtype
+        self._alphas = np.array([getattr(layer.activation, "alpha", 0.0) for layer in layers], dtype=dt)
+        self._train_b = np.array([not layer.fixed_bias for layer in layers], dtype=np.bool_)
+        self._loss = _kernels.LOSS_CODES[net.loss_fn.name]
+        self._sgd = isinstance(optimizer, SGD)
+        blas = _kernels.gemm_functions()
+        self._gemm, self._ilp64 = blas[dt.name], blas["ilp64"]
+        size = net.n_params
+        self._P, self._G = np.empty(size, dt), np.zeros(size, dt)
+        self._S1, self._S2 = np.zeros(size, dt), np.zeros(size, dt)
+        # (lo, hi, shape) in the flat vectors of each entry of net.params(), in order
+        self._slots, o = [], 0
         for layer in layers:
+            self._slots.append((o, o + layer.W.size, layer.W.shape))
+            o += layer.W.size
+            if not layer.fixed_bias:
+                self._slots.append((o, o + layer.b.size, layer.b.shape))
+            o += layer.b.size
+
+    # -- between the network and the flat vectors ------------------------------------
+
+    def _load(self) -> int:
+        """Weights, optimizer state and hyperparameters as they are now (a callback may
+        have changed the learning rate, or the loop restored a snapshot)."""
+        P, S1, S2, opt = self._P, self._S1, self._S2, self.optimizer
+        o = 0
+        for layer in self.net.layers:
+            P[o:o + layer.W.size] = layer.W.ravel()
+            o += layer.W.size
+            P[o:o + layer.b.size] = layer.b
+            o += layer.b.size
+        S1[:] = 0
+        S2[:] = 0
+        for i, (lo, hi, _) in enumerate(self._slots):
+            state = opt.state.get(i, {})
+            if self._sgd and "v" in state:
+                S1[lo:hi] = state["v"].ravel()
+            elif not self._sgd and "m" in state:
+                S1[lo:hi] = state["m"].ravel()
+                S2[lo:hi] = state["v"].ravel()
+        if self._sgd:
+            h = [opt.lr, opt.momentum, float(opt.nesterov), opt.weight_decay, 0.0, 0.0, 0.0, 0.0, 0.0]
+        else:
+            h = [opt.lr, 0.0, 0.0, opt.weight_decay, opt.beta1, opt.beta2, opt.eps, 1 - opt.beta1, 1 - opt.beta2]
+        self._hyper64 = np.array(h + [1.0, float(np.finfo(self.net.dtype).tiny), float(opt.iterations)])
+        self._hyper = self._hyper64.astype(self.net.dtype)   # as NumPy casts Python floats against arrays
+        return opt.iterations
+
+    def _store(self, t0: int, t: int) -> None:
+        P, opt = self._P, self.optimizer
+        o = 0
+        for layer in self.net.layers:
             layer.W[...] = P[o:o + layer.W.size].reshape(layer.W.shape)
             o += layer.W.size
             layer.b[...] = P[o:o + layer.b.size]
             o += layer.b.size
-        opt.iterations = int(t)
-        params = net.params()
-        for i, (start, stop) in enumerate(slots):
-            shape = params[i][0].shape
-            if isinstance(opt, SGD) and opt.momentum:
-                opt.state.setdefault(i, {})["v"] = S1[start:stop].reshape(shape).copy()
-            elif isinstance(opt, Adam):
-                opt.state.setdefault(i, {}).update(m=S1[start:stop].reshape(shape).copy(),
-                                                   v=S2[start:stop].reshape(shape).copy())
-        if diverged >= 0:
-            raise _Diverged(int(diverged), float(out_loss[diverged]))
-        return [(float(c), int(k)) for c, k in zip(out_loss, out_correct)]
+        if t == t0:
+            return
+        opt.iterations = t
+        for i, (lo, hi, shape) in enumerate(self._slots):
+            state = opt.state.setdefault(i, {})          # as Optimizer.step leaves it
+            if self._sgd and opt.momentum:
+                _put(state, "v", self._S1[lo:hi].reshape(shape))
+            elif not self._sgd:
+                _put(state, "m", self._S1[lo:hi].reshape(shape))
+                _put(state, "v", self._S2[lo:hi].reshape(shape))
 
-    def _param_slots(self):
-        """(start, stop) in the flat vector of each entry of ``net.params()``, in order."""
-        slots, o = [], 0
-        for layer in self.net.layers:
-            slots.append((o, o + layer.W.size))
-            o += layer.W.size
-            if not layer.fixed_bias:
-                slots.append((o, o + layer.b.size))
-            o += layer.b.size
-        return slots
+    def _args(self):
+        net = self.net
+        return (self._P, self._G, self._S1, self._S2, self._sizes, self._acts, self._alphas, self._train_b,
+                self._loss, net.fused, net.is_classifier, 0 if self._sgd else 1, self._hyper, self._hyper64)
 
-    @staticmethod
-    def _hyper(opt):
-        if isinstance(opt, SGD):
-            values = [opt.lr, opt.momentum, float(opt.nesterov), opt.weight_decay, 0.0, 0.0, 0.0, 0.0, 0.0]
-        else:
-            values = [opt.lr, 0.0, 0.0, 0.0, opt.beta1, opt.beta2, opt.eps, 1 - opt.beta1, 1 - opt.beta2]
-        return np.array(values, dtype=np.float64)
+    # -- the contract -----------------------------------------------------------------
+
+    def run(self, order, start, stop, rng):
+        blocks, _ = self._train(np.asarray(order)[None, :], int(start), int(stop))
+        return blocks[0]
+
+    def run_epochs(self, orders, rng):
+        return self._train(orders, 0, self.n_batches)
+
+    def _train(self, orders, start, stop):
+        t0 = self._load()
+        orders = np.ascontiguousarray(orders, dtype=np.int64)
+        cost = np.zeros(len(orders))
+        correct = np.zeros(len(orders), dtype=np.int64)
+        done, bad, bad_cost, t = self._k.train(self.X, self.Y, orders, start, stop, self.batch_size, *self._args(),
+                                               t0, self._gemm, self._ilp64, cost, correct)
+        self._store(t0, t)
+        blocks = [Block(c, k) for c, k in zip(cost[:done].tolist(), correct[:done].tolist())]
+        if done < len(orders):
+            blocks.append(Block(float(cost[done]), int(correct[done]), int(bad), float(bad_cost)))
+        return blocks, int(done)
 
 
-class _Diverged(Exception):
-    def __init__(self, epoch, loss):
-        super().__init__(epoch, loss)
-        self.epoch, self.loss = epoch, loss
+def _put(state: dict, key: str, value: np.ndarray) -> None:
+    """state[key] = value, into the array already there when it fits (the reference updates in place)."""
+    old = state.get(key)
+    if isinstance(old, np.ndarray) and old.shape == value.shape and old.dtype == value.dtype:
+        old[...] = value
+    else:
+        state[key] = value.copy()
 
 
 def numba_available() -> bool:
+    """Whether the optional ``numba`` package (``pip install "deltaprop[fast]"``) can be imported."""
     return importlib.util.find_spec("numba") is not None
 
 
 def select(engine, net, optimizer) -> type[Engine]:
-    """The engine class to train ``net`` with (see the module docstring for ``None``/``"auto"``)."""
+    """The engine class to train ``net`` with (see the module docstring for ``None``/``"auto"``).
+
+    >>> import deltaprop as dp
+    >>> select("numpy", dp.Network([2, 1]), dp.SGD()).name
+    'numpy'
+    """
+    if engine is not None and not isinstance(engine, str):
+        raise DeltapropTypeError(f"The 'engine' argument must be 'numpy', 'numba', 'auto' or None. "
+                                 f"Got {type(engine).__name__} {engine!r} instead.")
     if engine is None or engine == "auto":
-        if numba_available() and NumbaEngine.supports(net, optimizer) is None:
-            return NumbaEngine
-        return NumpyEngine
+        return NumbaEngine if NumbaEngine.supports(net, optimizer) is None else NumpyEngine
     if engine == "numpy":
         return NumpyEngine
     if engine == "numba":
@@ -257,4 +297,4 @@ def select(engine, net, optimizer) -> type[Engine]:
         if reason:
             raise ValidationError(f'engine="numba" cannot train this network: {reason}. Use engine="numpy".')
         return NumbaEngine
-    raise ValidationError(f"The 'engine' argument must be one of {ENGINES + ('auto', None)}. Got {engine!r} instead.")
+    raise unknown_name("engine", engine, ENGINES + ("auto",))
