@@ -135,7 +135,7 @@ class Sym(Tok):
         base = _TEXT_ALIAS.get(self.base, self.base)
         s = base
         if self.sup:
-            s += f"^{self.sup}" if len(self.sup) == 1 or self.sup.isdigit() else f"^({self.sup})"
+            s += f"^{self.sup}" if len(self.sup) == 1 or self.sup.isdigit() or self.sup[0] == "(" else f"^({self.sup})"
         if self.sub:
             s += self.sub if self._tight(base) else f"_{self.sub}"
         return s + ("⁺" if self.plus else "")
@@ -517,6 +517,10 @@ class Ctx:
 
 # -- notations ----------------------------------------------------------------------------
 
+#: The notation each worked example's source writes in.
+SOURCE_NOTATION = {"002_56bd98b6111f8107.txt": "mazur", "001_7fed4c401f961d13.txt": "kaist"}
+
+
 class Notation:
     """The symbols of one note. Layers are Dense indices 0..L-1; -1 is the input."""
 
@@ -528,7 +532,10 @@ class Notation:
     def __init__(self, trace):
         self.trace = trace
         self.L = len(trace.sizes) - 1
-        self.source_names = {(layer, kind, tuple(index)): name for name, (layer, kind, index) in trace.names.items()}
+        # A worked example's names (w5, w1b) are its own notation's; names a user gave apply in every one.
+        own = SOURCE_NOTATION.get(trace.source, self.name)
+        names = trace.names if own == self.name else {}
+        self.source_names = {(layer, kind, tuple(index)): name for name, (layer, kind, index) in names.items()}
 
     @property
     def cost(self) -> Sym:
