@@ -209,6 +209,28 @@ def pairwise_sum(a, lo, n, zero):
 
 
 @njit(cache=True, error_model="numpy")
+def _column_sum(M, c, zero, times=None):
+    """sum_i M[i, c] (times[i, c]), in the order NumPy's ``sum(axis=0)`` adds an (n, m) C array:
+    row after row when m > 1, but pairwise (the axis is then contiguous) when m == 1."""
+    n, m = M.shape
+    if m == 1 and n >= 8 and times is None:
+        return pairwise_sum(M.ravel(), 0, n, zero)
+    s = zero
+    for i in range(n):
+        s += M[i, c] if times is None else M[i, c] * times[i, c]
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def _rows_sum(terms, zero):
+    """terms[0, 0] + terms[1, 0] + ..., one after the other."""
+    s = zero
+    for i in range(terms.shape[0]):
+        s += terms[i, 0]
+    return s
+
+
+@njit(cache=True, error_model="numpy")
 def gemm(f, ilp64, transa, transb, M, N, K, A, lda, B, ldb, C, ldc):
     """C = op(A) op(B) for C-ordered buffers, by the cblas_?gemm at address ``f``: the call
     ``np.matmul`` makes (RowMajor, the same transposes and leading dimensions)."""
@@ -240,11 +262,9 @@ def bias_activation(code, alpha, Z, b, A, one):
                 z = Z[i, c]
                 if z > mx or z != z:    # NaN propagates, as in np.max
                     mx = z
-            s = one - one
             for i in range(n):
-                e = math.exp(Z[i, c] - mx)
-                A[i, c] = e
-                s += e
+                A[i, c] = math.exp(Z[i, c] - mx)
+            s = _column_sum(A, c, one - one)
             for i in range(n):
                 A[i, c] = A[i, c] / s
         return
@@ -269,10 +289,11 @@ def delta(code, alpha, dA, Z, A, D, one):
     """delta = dA (.) sigma'(z) (BP1/BP2); softmax: its Jacobian-transpose product. D may be dA."""
     n, m = Z.shape
     if code == SOFTMAX:                 # a (.) (dA - sum_k dA_k a_k)
+        terms = np.empty((n, 1), A.dtype)
         for c in range(m):
-            s = one - one
             for i in range(n):
-                s += dA[i, c] * A[i, c]
+                terms[i, 0] = dA[i, c] * A[i, c]
+            s = _column_sum(terms, 0, one - one) if m == 1 else _column_sum(dA, c, one - one, A)
             for i in range(n):
                 D[i, c] = A[i, c] * (dA[i, c] - s)
         return
@@ -308,20 +329,21 @@ def output_error(loss, fused, act, alpha, Z, A, Y, D, cx, one, tiny, classify):
     mm = _cast(A, m)                    # the reference divides by A.shape[1], cast to the dtype
     half = _cast(A, 0.5)
     zero = one - one
+    terms = np.empty((n, 1), A.dtype)       # C_x's terms, summed as NumPy's sum(axis=0) sums them
     for c in range(m):
-        s = zero
         for i in range(n):
             a, y = A[i, c], Y[c, i]
             if loss == QUADRATIC:       # C_x = 1/2 sum (a - y)^2;  grad = (a - y)/m
                 d = a - y
-                s += d * d
+                terms[i, 0] = d * d
                 D[i, c] = d / mm
             elif loss == BCE:
-                s += y * math.log(_floor(a, tiny)) + (one - y) * math.log(_floor(one - a, tiny))
+                terms[i, 0] = y * math.log(_floor(a, tiny)) + (one - y) * math.log(_floor(one - a, tiny))
                 D[i, c] = (a - y) / mm if fused else (a - y) / _floor(a * (one - a), tiny) / mm
             else:
-                s += y * math.log(_floor(a, tiny))
+                terms[i, 0] = y * math.log(_floor(a, tiny))
                 D[i, c] = (a - y) / mm if fused else -y / _floor(a, tiny) / mm
+        s = _column_sum(terms, 0, zero) if m == 1 else _rows_sum(terms, zero)
         cx[c] = half * s if loss == QUADRATIC else -s
     if not fused:
         delta(act, alpha, D, Z, A, D, one)

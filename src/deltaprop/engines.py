@@ -149,7 +149,7 @@ class NumbaEngine(Engine):
         if type(net.loss_fn) is not losses.LOSSES.get(net.loss_fn.name):
             return f"the loss {net.loss_fn!r} is custom"
         if type(optimizer) not in (SGD, Adam):
-            return f"the optimizer {optimizer!r} is not dp.SGD or dp.Adam"
+            return f"the optimizer {type(optimizer).__name__} is not dp.SGD or dp.Adam themselves"
         if net.has_dropout:
             return "it has dropout (its masks are drawn by the NumPy engine only)"
         from . import _kernels

@@ -1,0 +1,334 @@
+"""The engines: the numba engine against the NumPy reference, and the contract both keep.
+
+Agreement: with exact element-wise functions (relu, leaky_relu, identity, the
+quadratic cost) and every product a true matrix product (no dimension 1; NumPy calls
+gemv or a plain loop then), the compiled engine repeats the reference bit for bit, for
+every optimizer, in float64 and float32. Otherwise (exp, tanh, log differ in the last
+bit between the C library and NumPy's SIMD code) a few steps agree to within
+RTOL[dtype] relative (ATOL absolute near zero).
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import deltaprop as dp
+from deltaprop import _kernels, activations, engines, losses
+from deltaprop.engines import Block, NumbaEngine, NumpyEngine
+
+RTOL = {"float64": 1e-9, "float32": 2e-3}
+ATOL = {"float64": 1e-12, "float32": 1e-5}
+ACTS = sorted(_kernels.ACTIVATION_CODES)
+OPTIMIZERS = {
+    "sgd": lambda: dp.SGD(lr=0.2),
+    "momentum": lambda: dp.SGD(lr=0.1, momentum=0.9),
+    "nesterov": lambda: dp.SGD(lr=0.1, momentum=0.7, nesterov=True),
+    "decay": lambda: dp.SGD(lr=0.1, momentum=0.5, weight_decay=0.02),
+    "adam": lambda: dp.Adam(lr=1e-2),
+    "adam_decay": lambda: dp.Adam(lr=5e-3, beta1=0.8, beta2=0.99, weight_decay=0.01),
+}
+
+
+@st.composite
+def cases(draw, exact=False):
+    """A random network and data set for both engines: every activation, loss and
+    optimizer reachable; sizes, batch size (often with a short last batch) drawn."""
+    dtype = draw(st.sampled_from(["float64", "float32"]))
+    depth = draw(st.integers(1, 3))
+    lo = 2 if exact else 1
+    sizes = [draw(st.integers(lo, 7)) for _ in range(depth + 1)]
+    if exact:
+        loss = "quadratic"
+        hidden = draw(st.sampled_from(["relu", "leaky_relu", "identity"]))
+        output = draw(st.sampled_from(["relu", "leaky_relu", "identity"]))
+    else:
+        loss = draw(st.sampled_from(sorted(losses.LOSSES)))
+        hidden = draw(st.sampled_from(ACTS[:]))
+        hidden = "tanh" if hidden == "softmax" else hidden
+        output = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(loss) or draw(st.sampled_from(ACTS))
+        if output == "softmax" or loss == "cross_entropy":
+            sizes[-1] = max(sizes[-1], 2)
+    n = draw(st.integers(lo, 25))
+    batch = draw(st.integers(lo, 9))
+    if exact and n % batch == 1:
+        n += 1                                   # a last batch of one example: NumPy's gemv path
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.5, 1.5, (n, sizes[0]))
+    if loss == "cross_entropy":
+        Y = rng.integers(0, sizes[-1], n)
+    else:
+        Y = rng.uniform(0, 1, (n, sizes[-1]))
+    opt = draw(st.sampled_from(sorted(OPTIMIZERS)))
+    leaky = activations.LeakyReLU(alpha=draw(st.sampled_from([0.01, 0.3])))
+    layers = [dp.Dense(a, b, leaky if act == "leaky_relu" else act, seed=seed + i, dtype=dtype,
+                       fixed_bias=draw(st.booleans()) if i == 0 else False)
+              for i, (a, b, act) in enumerate(zip(sizes[:-1], sizes[1:], [hidden] * (depth - 1) + [output]))]
+    return dict(layers=layers, loss=loss, X=X, Y=Y, batch=batch, opt=opt, dtype=dtype, seed=seed)
+
+
+def _pair(case, cls_a=NumpyEngine, cls_b=NumbaEngine):
+    """Two copies of the case's network, one engine on each, on the same checked data."""
+    out = []
+    for cls in (cls_a, cls_b):
+        net = dp.Network([layer.copy() for layer in case["layers"]], loss=case["loss"])
+        opt = OPTIMIZERS[case["opt"]]()
+        X, Y = net.check_XY(case["X"], case["Y"])
+        out.append(cls(net, opt, X, Y, min(case["batch"], len(X))))
+    return out
+
+
+def _state(eng):
+    opt = eng.optimizer
+    return opt.iterations, {i: {k: v.copy() for k, v in s.items()} for i, s in opt.state.items()}
+
+
+def _assert_same(a, b, exact, dtype):
+    wa, wb = a.net.get_weights(), b.net.get_weights()
+    ta, sa = _state(a)
+    tb, sb = _state(b)
+    assert ta == tb
+    assert sa.keys() == sb.keys() and all(sa[i].keys() == sb[i].keys() for i in sa)   # same keys: "v" or "m","v"
+    pairs = list(zip(wa, wb)) + [(sa[i][k], sb[i][k]) for i in sa for k in sa[i]]
+    for x, y in pairs:
+        assert x.shape == y.shape and x.dtype == y.dtype
+        if exact:
+            assert np.array_equal(x, y)
+        else:
+            np.testing.assert_allclose(y, x, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+def _orders(case, epochs):
+    rng = np.random.default_rng(case["seed"])
+    return np.stack([rng.permutation(len(case["X"])) for _ in range(epochs)])
+
+
+@settings(deadline=None, max_examples=60)
+@given(cases(exact=True))
+def test_exact_networks_train_to_the_references_bits(case):
+    ref, fast = _pair(case)
+    orders = _orders(case, 2)
+    blocks_ref, done_ref = ref.run_epochs(orders, None)
+    blocks_fast, done_fast = fast.run_epochs(orders, None)
+    assert done_ref == done_fast
+    assert [(b.cost, b.correct, b.bad) for b in blocks_ref] == [(b.cost, b.correct, b.bad) for b in blocks_fast]
+    _assert_same(ref, fast, True, case["dtype"])
+
+
+@settings(deadline=None, max_examples=60)
+@given(cases())
+def test_every_activation_loss_and_optimizer_agrees_with_the_reference(case):
+    ref, fast = _pair(case)
+    order = _orders(case, 1)[0]
+    stop = min(ref.n_batches, 4)                          # a few steps: differences stay at rounding level
+    a, b = ref.run(order, 0, stop, None), fast.run(order, 0, stop, None)
+    assert (a.bad, b.bad) == (-1, -1)
+    assert b.cost == pytest.approx(a.cost, rel=RTOL[case["dtype"]], abs=ATOL[case["dtype"]])
+    _assert_same(ref, fast, False, case["dtype"])
+
+
+@settings(deadline=None, max_examples=40)
+@given(cases(), st.data())
+def test_batch_ranges_compose_bit_for_bit(case, data):
+    # [0, k) then [k, n) == [0, n) in one call == run_epochs; and the same call from
+    # the same state gives the same bits (the loop's rewinding relies on it).
+    one, two = _pair(case, NumbaEngine, NumbaEngine)
+    order = _orders(case, 1)[0]
+    k = data.draw(st.integers(0, one.n_batches))
+    first = one.run(order, 0, k, None)
+    second = one.run(order, k, one.n_batches, None)
+    whole = two.run(order, 0, two.n_batches, None)
+    _assert_same(one, two, True, case["dtype"])
+    assert first.correct + second.correct == whole.correct
+    assert first.cost + second.cost == pytest.approx(whole.cost, rel=1e-12, abs=1e-300)
+    snap = two.snapshot()
+    again = two.run(order, 0, two.n_batches, None)
+    after = two.net.get_weights()
+    two.restore(snap)
+    assert two.run(order, 0, two.n_batches, None) == again
+    assert all(np.array_equal(x, y) for x, y in zip(after, two.net.get_weights()))
+    three, = _pair(case, NumbaEngine)[1:]
+    blocks, done = three.run_epochs(np.stack([order, order]), None)
+    three_b, = _pair(case, NumbaEngine)[1:]
+    singles = [three_b.run(order, 0, three_b.n_batches, None) for _ in range(2)]
+    assert done == 2 and blocks == singles
+    _assert_same(three, three_b, True, case["dtype"])
+
+
+@pytest.mark.parametrize("cls", [NumpyEngine, NumbaEngine])
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_non_finite_batch_stops_the_run_before_its_update(cls, bulk):
+    # An identity network on inputs that make the 4th batch's cost overflow.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (40, 3))
+    X[order_pos := 17] *= 1e200                # example 17 sits in batch 3 of the identity order
+    Y = rng.uniform(0, 1, (40, 2))
+    net = dp.Network([3, 2], activation="identity", seed=1)
+    opt = dp.SGD(lr=0.05, momentum=0.5)
+    eng = cls(net, opt, *net.check_XY(X, Y), 5)
+    order = np.arange(40)
+    ref_net = net.copy()
+    ref = NumpyEngine(ref_net, dp.SGD(lr=0.05, momentum=0.5), *ref_net.check_XY(X, Y), 5)
+    ref_block = ref.run(order, 0, 3, None)        # the three batches before the bad one
+    if bulk:
+        blocks, done = eng.run_epochs(np.stack([order, order]), None)
+        assert done == 0 and len(blocks) == 1
+        block = blocks[0]
+    else:
+        block = eng.run(order, 0, 8, None)
+    assert block.bad == order_pos // 5 == 3
+    assert not np.isfinite(block.bad_cost)
+    assert block.cost == pytest.approx(ref_block.cost, rel=1e-12)      # the batches before it only
+    assert block.correct == ref_block.correct
+    assert opt.iterations == 3
+    for a, b in zip(net.get_weights(), ref_net.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(opt.state[0]["v"], ref.optimizer.state[0]["v"], rtol=1e-12)
+    # and the next call starts from there: a range after the bad batch still runs
+    assert eng.run(order, 4, 8, None).bad == -1 and opt.iterations == 7
+
+
+def test_the_cost_reported_is_the_sum_over_the_examples_trained():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    net = dp.Network([4, 5, 3], activation="relu", loss="cross_entropy", seed=0)
+    eng = NumbaEngine(net, dp.SGD(lr=0.0 + 1e-300), *net.check_XY(X, y), 7)   # (almost) no learning
+    before = net.copy()
+    order = rng.permutation(30)
+    block = eng.run(order, 0, eng.n_batches, None)
+    Xc, Yc = before.check_XY(X[order], y[order])
+    A = before.forward(Xc.T)
+    assert block.cost == pytest.approx(float(before.loss_fn.per_example(A, Yc.T).sum()), rel=1e-12)
+    assert block.correct == int(np.sum(before.classes(A.T) == before.classes(Yc)))
+
+
+@pytest.mark.parametrize("first, second", [(NumbaEngine, NumpyEngine), (NumpyEngine, NumbaEngine)])
+def test_either_engine_takes_over_from_the_other_mid_epoch(first, second):
+    # The optimizer state after a numba run is exactly what the reference would hold,
+    # so a checkpoint written under one engine resumes under the other.
+    case = dict(layers=[dp.Dense(6, 5, "relu", seed=1), dp.Dense(5, 4, "leaky_relu", seed=2)], loss="quadratic",
+                X=np.random.default_rng(0).uniform(-1, 1, (34, 6)), Y=np.random.default_rng(1).uniform(0, 1, (34, 4)),
+                batch=4, opt="adam", dtype="float64", seed=5)
+    ref, _ = _pair(case, NumpyEngine, NumpyEngine)
+    a, b = _pair(case, first, second)
+    order = _orders(case, 1)[0]
+    ref.run(order, 0, ref.n_batches, None)
+    a.run(order, 0, 3, None)
+    b.net.set_weights(a.net.get_weights())
+    b.optimizer.set_state(*a.optimizer.get_state())
+    b.run(order, 3, b.n_batches, None)
+    _assert_same(ref, b, True, "float64")
+
+
+def test_the_learning_rate_is_read_at_every_call():
+    # A schedule changes opt.lr between epochs; the engine must not keep an old copy.
+    case = dict(layers=[dp.Dense(3, 2, "identity", seed=1)], loss="quadratic", X=np.eye(3), Y=np.ones((3, 2)),
+                batch=2, opt="sgd", dtype="float64", seed=0)
+    ref, fast = _pair(case)
+    for lr in (0.2, 0.05, 0.3):
+        for eng in (ref, fast):
+            eng.optimizer.lr = lr
+            eng.run(np.arange(3), 0, 2, None)
+    _assert_same(ref, fast, True, "float64")
+
+
+def test_the_worked_example_trains_10000_rounds_like_the_reference():
+    # The seeds' 2-2-2 example through fit (batches of one: NumPy's gemv path, the
+    # tolerance applies); it must reach the same error after 10,000 rounds.
+    errors = {}
+    for engine in ("numpy", "numba"):
+        ex = dp.examples.mazur()
+        ex.net.fit(ex.x, ex.y, epochs=10_000, batch_size=1, optimizer=dp.SGD(lr=ex.lr), verbose=0, engine=engine)
+        errors[engine] = ex.net.loss(ex.x, ex.y)
+    assert errors["numba"] == pytest.approx(errors["numpy"], rel=1e-9)
+    assert errors["numba"] == pytest.approx(3.51019e-05, rel=1e-4)      # docs/errata.md
+
+
+# ---------------------------------------------------------------------------------------
+# Choosing an engine
+
+class _MySigmoid(activations.Sigmoid):
+    pass
+
+
+class _MyLoss(losses.Quadratic):
+    pass
+
+
+class _MyOptimizer(dp.SGD):
+    pass
+
+
+def test_auto_picks_numba_when_it_can_and_says_why_not_otherwise():
+    net = dp.Network([3, 4, 2], seed=0)
+    assert engines.select(None, net, dp.SGD()) is NumbaEngine
+    assert engines.select("auto", net, dp.Adam(weight_decay=0.1)) is NumbaEngine
+    assert engines.select("numpy", net, dp.SGD()) is NumpyEngine
+    refusals = [
+        (dp.Network([dp.Dense(3, 2, _MySigmoid())]), dp.SGD(), "layer 0 has a custom activation"),
+        (dp.Network([3, 2], loss=_MyLoss()), dp.SGD(), "the loss .* is custom"),
+        (net, _MyOptimizer(), "the optimizer _MyOptimizer is not dp.SGD or dp.Adam themselves"),
+        (dp.Network([3, 4, 2], dropout=0.3), dp.SGD(), r"it has dropout \(its masks are drawn by the NumPy engine only\)"),
+    ]
+    for network, opt, reason in refusals:
+        assert NumbaEngine.supports(network, opt) is not None
+        assert engines.select(None, network, opt) is NumpyEngine
+        with pytest.raises(dp.ValidationError, match=f'engine="numba" cannot train this network: {reason}.*'
+                                                     'Use engine="numpy"'):
+            engines.select("numba", network, opt)
+
+
+def test_unknown_engines_are_named_with_a_hint():
+    net = dp.Network([2, 1])
+    with pytest.raises(dp.UnknownNameError, match="Unknown engine 'numbaa'. Did you mean 'numba'?"):
+        engines.select("numbaa", net, dp.SGD())
+    with pytest.raises(dp.DeltapropTypeError, match="'engine' argument must be 'numpy', 'numba', 'auto' or None. "
+                                                    "Got int 3 instead"):
+        engines.select(3, net, dp.SGD())
+
+
+def test_a_numpy_without_a_findable_blas_falls_back_to_the_reference(monkeypatch):
+    monkeypatch.setattr(_kernels, "_GEMM", {})
+    net = dp.Network([2, 2])
+    assert "BLAS NumPy uses" in NumbaEngine.supports(net, dp.SGD())
+    assert engines.select(None, net, dp.SGD()) is NumpyEngine
+
+
+def test_fit_reports_the_engine_it_used():
+    ex = dp.examples.mazur()
+    assert ex.net.fit(ex.x, ex.y, epochs=2, batch_size=1, optimizer=dp.SGD(lr=0.5), verbose=0).engine == "numba"
+    assert ex.net.fit(ex.x, ex.y, epochs=2, batch_size=1, optimizer=dp.SGD(lr=0.5), verbose=0,
+                      engine="numpy").engine == "numpy"
+
+
+def test_without_numba_everything_works_on_the_reference():
+    # A fresh interpreter in which numba cannot be imported.
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["numba"] = None          # import numba -> ImportError; find_spec -> None
+        import deltaprop as dp
+        ex = dp.examples.mazur()
+        h = ex.net.fit(ex.x, ex.y, epochs=3, batch_size=1, optimizer=dp.SGD(lr=ex.lr), verbose=0)
+        print(h.engine, dp.engines.numba_available(), dp.engines.NumbaEngine.supports(ex.net, dp.SGD()))
+        try:
+            ex.net.fit(ex.x, ex.y, epochs=1, engine="numba", verbose=0)
+        except dp.ValidationError as e:
+            print("ERROR", e)
+        print("numba" in sys.modules and sys.modules["numba"] is not None)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == 'numpy False numba is not installed (pip install "deltaprop[fast]")'
+    assert lines[1] == ('ERROR engine="numba" needs numba: pip install "deltaprop[fast]". '
+                        'engine="numpy" (the reference) works without it.')
+    assert lines[2] == "False"
+
+
+def test_blocks_compare_by_value():
+    assert Block(1.0, 2) == Block(1.0, 2, -1, 0.0)
