@@ -48,10 +48,12 @@ def test_growth_is_the_log_log_slope():
     assert rep.backprop_slope == pytest.approx(1.0) and rep.fd_slope == pytest.approx(2.0)
     text = str(rep)
     assert "t ~ n^1.00" in text and "t ~ n^2.00" in text and "the ratio grows like n^1.00" in text
-    # only the sizes with >= 1,000 parameters are fitted: a flat start does not count
+    # only the largest decade is fitted: a flat, overhead-bound start does not count there
     rows = rep.rows
-    rows[0].backprop_seconds = rows[1].backprop_seconds = 1.0
+    rows[0].backprop_seconds = rows[1].backprop_seconds = rows[2].backprop_seconds = 1.0
+    assert [r.n_params for r in rep.fit_rows] == [10_000, 100_000]
     assert rep.backprop_slope == pytest.approx(1.0)
+    assert "(n^" in str(rep) and "over the largest decade, 10,000 to 100,000 parameters" in str(rep)
 
 
 def test_report_table(report):

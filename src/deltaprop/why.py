@@ -25,8 +25,8 @@ waits on busy cores (a 127 x 127 product measured 15 ms with the default threads
 0.17 ms with one, on this project's 2-core machine), which would distort both curves.
 
 The growth of each is the slope of a least-squares line through (log n, log t) over
-the sizes with at least 1,000 parameters (below that, Python's per-call overhead
-flattens both curves). Backprop's slope is about 1 (its work is proportional to n),
+the largest decade of sizes (n from max/10 to max): below it, Python's per-call
+overhead still flattens both curves. The fit over all sizes is reported beside it. Backprop's slope is about 1 (its work is proportional to n),
 finite differences' about 2 (n passes of work proportional to n), so the ratio grows
 in proportion to n.
 
@@ -53,8 +53,6 @@ from .errors import DeltapropTypeError, ValidationError
 from .network import Network
 
 _PLOT_HINT = 'Plotting needs matplotlib, an optional extra: pip install "deltaprop[plot]"'
-#: Sizes from which the growth is fitted (below, per-call overhead dominates).
-FIT_FROM = 1000
 #: Step of the central differences.
 H = 1e-5
 
@@ -89,13 +87,17 @@ class WhyReport:
     batch: int
     seed: int
     budget: float
-    fit_from: int = FIT_FROM
     notes: list[str] = field(default_factory=list)
 
-    def _fit(self, attr: str) -> float:
-        rows = [r for r in self.rows if r.n_params >= self.fit_from]
-        if len(rows) < 2:
-            rows = self.rows
+    @property
+    def fit_rows(self) -> list[WhyRow]:
+        """The largest decade of sizes (all of them if fewer than two fall in it)."""
+        top = max(r.n_params for r in self.rows)
+        rows = [r for r in self.rows if r.n_params >= top / 10]
+        return rows if len(rows) >= 2 else self.rows
+
+    def _fit(self, attr: str, rows=None) -> float:
+        rows = self.fit_rows if rows is None else rows
         n = np.log([r.n_params for r in rows])
         t = np.log([getattr(r, attr) for r in rows])
         return float(np.polyfit(n, t, 1)[0]) if len(rows) >= 2 else float("nan")
@@ -128,13 +130,14 @@ class WhyReport:
                          "parameters, scaled by n / (sample size)")
         lines.append("fd vs bp: largest |finite difference - backprop| / max |backprop| over the sampled parameters")
         lines.append("")
-        fit_rows = [r for r in self.rows if r.n_params >= self.fit_from]
-        span = (f"over the sizes with >= {self.fit_from:,} parameters" if len(fit_rows) >= 2
-                else "over all sizes (fewer than two have >= 1,000 parameters)")
-        lines.append(f"growth (least-squares slope of log t against log n, {span}):")
-        lines.append(f"  backprop            t ~ n^{self.backprop_slope:.2f}   (one forward and one backward pass: "
-                     "work proportional to n)")
-        lines.append(f"  finite differences  t ~ n^{self.fd_slope:.2f}   (2n forward passes, each proportional to n)")
+        fit = self.fit_rows
+        lines.append(f"growth: least-squares slope of log t against log n over the largest decade, "
+                     f"{fit[0].n_params:,} to {fit[-1].n_params:,} parameters (over all sizes, where per-call "
+                     "overhead flattens the small end, in brackets):")
+        lines.append(f"  backprop            t ~ n^{self.backprop_slope:.2f}  (n^{self._fit('backprop_seconds', self.rows):.2f})"
+                     "   one forward and one backward pass: work proportional to n")
+        lines.append(f"  finite differences  t ~ n^{self.fd_slope:.2f}  (n^{self._fit('fd_seconds', self.rows):.2f})"
+                     "   2n forward passes, each proportional to n")
         big = self.rows[-1]
         lines.append(f"at {big.n_params:,} parameters finite differences take {_seconds(big.fd_seconds)} "
                      f"and backprop {_seconds(big.backprop_seconds)}: {big.ratio:,.0f} times as long "
