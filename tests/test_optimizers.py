@@ -55,7 +55,7 @@ def test_quadratic_bowl_converges(opt):
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: dp.SGD(lr=0), r"'lr' argument must be a finite number in \(0, inf\]. Got 0"),
+    (lambda: dp.SGD(lr=0), r"'lr' argument must be a finite number in \(0, inf\). Got 0"),
     (lambda: dp.SGD(lr=float("nan")), r"'lr' argument must be a finite number"),
     (lambda: dp.SGD(lr="fast"), r"'lr' argument must be a real number. Got str 'fast'"),
     (lambda: dp.SGD(lr=0.1, momentum=1.0), r"'momentum' argument must be a finite number in \[0, 1\)"),

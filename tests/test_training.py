@@ -344,10 +344,17 @@ def _epochs_printed(log) -> int:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    """The run never interrupted: its final weights, its CSV log, and how long it takes
+    to start (until the first epoch is announced) and to train one epoch."""
     tmp = tmp_path_factory.mktemp("reference")
+    start = time.perf_counter()
     proc = _start(tmp / "ck", tmp / "out.dpz", tmp / "log")
+    while proc.poll() is None and _epochs_printed(tmp / "log") < 1:
+        time.sleep(0.002)
+    first = time.perf_counter() - start
     assert proc.wait(timeout=300) == 0, (tmp / "log").read_text()
-    return dp.load(tmp / "out.dpz").get_weights(), (tmp / "ck.csv").read_text()
+    per_epoch = (time.perf_counter() - start - first) / (EPOCHS - 1)
+    return dp.load(tmp / "out.dpz").get_weights(), (tmp / "ck.csv").read_text(), first, per_epoch
 
 
 def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_path, uninterrupted):
@@ -357,17 +364,18 @@ def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_pat
     rng = np.random.default_rng(20261201)
     folder, out = tmp_path / "ck", tmp_path / "out.dpz"
     kills, runs, announced = 0, 0, 0
+    _, _, first, per_epoch = uninterrupted       # so that 20 kills fit in the run, on a fast or a slow machine
     while True:
         log = tmp_path / f"log{runs}"
         proc = _start(folder, out, log)
         runs += 1
         if kills < 20:
             if rng.random() < 0.25:
-                time.sleep(rng.uniform(0.05, 0.8))
+                time.sleep(rng.uniform(0.0, first + per_epoch))
             else:
                 while proc.poll() is None and _epochs_printed(log) <= announced:
-                    time.sleep(0.005)
-                time.sleep(rng.uniform(0.0, 0.15))
+                    time.sleep(0.002)
+                time.sleep(rng.uniform(0.0, 1.2 * per_epoch))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -381,7 +389,7 @@ def test_sigkill_at_random_moments_loses_no_epoch_and_ends_bit_identical(tmp_pat
         assert proc.wait(timeout=300) == 0, log.read_text()
         break
     assert kills >= 20
-    weights, csv_text = uninterrupted
+    weights, csv_text, _, _ = uninterrupted
     for a, b in zip(weights, dp.load(out).get_weights()):
         np.testing.assert_array_equal(a, b)
     rows = [line.split(",")[0] for line in (tmp_path / "ck.csv").read_text().splitlines()[1:]]

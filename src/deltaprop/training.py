@@ -283,6 +283,10 @@ def _train_epochs_in_bulk(state, eng) -> None:
             blocks, _ = eng.run_epochs(orders[:done], state.rng)
             eng.run(orders[done], 0, b, state.rng)
             failure = (b, cost, False)
+            if not eng.params_finite():      # an earlier update already broke a weight
+                plan = [(order, 0, eng.n_batches) for order in orders[:done]] + [(orders[done], 0, b)]
+                done, *failure = _locate_nonfinite_weights(eng, snap, state.rng, None, plan)
+                blocks = blocks[:done]
         elif not eng.params_finite():
             done, b, cost, update = _locate_nonfinite_weights(eng, snap, state.rng, None,
                                                               [(order, 0, eng.n_batches) for order in orders])
@@ -328,6 +332,9 @@ def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
                 state.rng.bit_generator.state = rng_state
                 eng.run(state.order, first, blk.bad, state.rng)
                 failure = (blk.bad, blk.bad_cost, False)
+                if not eng.params_finite():  # an earlier update already broke a weight
+                    failure = _locate_nonfinite_weights(eng, snap, state.rng, rng_state,
+                                                        [(state.order, first, blk.bad)])[1:]
                 break
             state.epoch_cost += blk.cost
             state.epoch_correct += blk.correct
