@@ -36,6 +36,46 @@ def test_weight_decay_applies_to_matrices_not_biases():
     np.testing.assert_array_equal(b, 1.0)
 
 
+def test_adam_weight_decay_is_l2_on_matrices_only():
+    # Adam with weight_decay lambda steps exactly as plain Adam on the gradient g + lambda W.
+    W, b = np.full((2, 2), 2.0), np.full(2, 2.0)
+    g_W, g_b = np.full((2, 2), 0.3), np.full(2, 0.3)
+    decayed, plain = dp.Adam(lr=0.1, weight_decay=0.5), dp.Adam(lr=0.1)
+    W2, b2 = W.copy(), b.copy()
+    for _ in range(3):
+        decayed.step([(W, g_W), (b, g_b)])
+        plain.step([(W2, g_W + 0.5 * W2), (b2, g_b)])
+    np.testing.assert_array_equal(W, W2)
+    np.testing.assert_array_equal(b, b2)
+    assert "weight_decay=0.5" in repr(decayed) and decayed.config()["weight_decay"] == 0.5
+
+
+@pytest.mark.parametrize("make", [lambda: dp.SGD(lr=0.1, momentum=0.9), lambda: dp.Adam(lr=0.01)])
+def test_state_round_trip_continues_bit_for_bit(make):
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=(3, 2)) for _ in range(6)]
+    a, wa = make(), np.ones((3, 2))
+    for g in grads[:3]:
+        a.step([(wa, g)])
+    meta, arrays = a.get_state()
+    b, wb = make(), wa.copy()
+    b.set_state(meta, {k: v.copy() for k, v in arrays.items()})
+    assert b.iterations == 3
+    for g in grads[3:]:
+        a.step([(wa, g)])
+        b.step([(wb, g)])
+    np.testing.assert_array_equal(wa, wb)
+    with pytest.raises(dp.ValidationError, match="saved optimizer state is for"):
+        (dp.Adam() if isinstance(a, dp.SGD) else dp.SGD()).set_state(meta, arrays)
+
+
+def test_from_config_rebuilds_an_optimizer():
+    opt = dp.optimizers.from_config(dp.SGD(lr=0.3, momentum=0.5, nesterov=True).config())
+    assert repr(opt) == repr(dp.SGD(lr=0.3, momentum=0.5, nesterov=True))
+    with pytest.raises(dp.UnknownNameError, match="Unknown optimizer 'rmsprop'"):
+        dp.optimizers.from_config({"name": "RMSprop"})
+
+
 def test_adam_first_step_has_size_lr_whatever_the_gradient_scale():
     for scale in (1e-2, 1.0, 1e6):      # |g| >> eps: the first step is lr * sign(g)
         w = np.zeros(3)
