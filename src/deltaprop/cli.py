@@ -455,9 +455,11 @@ def _predict(args: argparse.Namespace) -> int:
         labels = net.classes(A)
         columns["prediction"] = [classes[k] for k in labels] if classes else labels
         if args.proba:
+            # softmax outputs are probabilities (p_); other outputs are the activations a^L (a_)
+            prefix = "p_" if net.layers[-1].activation.name in ("softmax", "sigmoid") and net.fused else "a_"
             names = classes or [str(k) for k in range(A.shape[1])]
             for j in range(A.shape[1]):
-                columns[f"p_{names[j] if A.shape[1] > 1 else names[-1]}"] = A[:, j]
+                columns[f"{prefix}{names[j] if A.shape[1] > 1 else names[-1]}"] = A[:, j]
     else:
         for j in range(A.shape[1]):
             columns[f"y{j}" if A.shape[1] > 1 else "prediction"] = A[:, j]
@@ -648,7 +650,9 @@ def _add_predict(sub) -> None:
     p.add_argument("model", help="a file written by net.save or deltaprop train --save")
     p.add_argument("input", help="a CSV file of feature rows, or an IDX file of images (gzipped or not)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the CSV here (default: standard output)")
-    p.add_argument("--proba", action="store_true", help="add one column per class with the output activation")
+    p.add_argument("--proba", action="store_true",
+                   help="add one column per class with the output activation: p_<class> for softmax + cross-entropy "
+                        "(and sigmoid + binary cross-entropy), which are probabilities, else a_<class>")
     p.set_defaults(func=_predict)
 
 
