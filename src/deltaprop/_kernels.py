@@ -432,9 +432,13 @@ def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, trai
         mb = min(batch, n - s)
         Xb = xbuf[:mb * n_in].reshape((mb, n_in))          # X[idx]: rows, C order
         Yb = ybuf[:mb * n_out].reshape((mb, n_out))
-        for r in range(mb):
-            Xb[r, :] = X[order[s + r], :]
-            Yb[r, :] = Y[order[s + r], :]
+        for r in range(mb):             # X[idx], Y[idx] (plain loops: faster than slice copies)
+            src, dst = X[order[s + r]], Xb[r]
+            for j in range(n_in):
+                dst[j] = src[j]
+            src, dst = Y[order[s + r]], Yb[r]
+            for j in range(n_out):
+                dst[j] = src[j]
         # feed forward: z = W a_prev + b, a = sigma(z)
         w = 0
         u = 0
