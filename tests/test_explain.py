@@ -113,10 +113,11 @@ def test_displayed_chain_rule_products_are_the_cached_values(case):
     # The neuron level shows dC/dw = dC/da * sigma'(z) * a_prev and delta = dC/da * sigma'(z):
     # products of cached factors that must give the cached dW and D exactly.
     net, X, Y = case
-    step = dp.explain(net, X, Y).steps[0]
+    trace = dp.explain(net, X, Y)
+    step = trace.steps[0]
     for i, layer in enumerate(step.layers):
         if i == len(step.layers) - 1 and step.loss_grad is not None:        # fused: D is formed as a - y
-            np.testing.assert_array_equal(layer.D, (layer.A - step_targets(net, Y)) / 1)
+            np.testing.assert_array_equal(layer.D, layer.A - trace.Y.T)
             for j in range(layer.n_out):
                 for k in range(layer.n_in):
                     assert layer.D[j, 0] * layer.A_prev[k, 0] == layer.dW[j, k]
@@ -130,10 +131,6 @@ def test_displayed_chain_rule_products_are_the_cached_values(case):
         if i + 1 < len(step.layers):                                         # BP2: what the layer above sent
             above = step.layers[i + 1]
             np.testing.assert_allclose(layer.dA[:, 0], above.W.T @ above.D[:, 0], rtol=1e-12, atol=1e-300)
-
-
-def step_targets(net, Y):
-    return net.check_XY(np.zeros((len(np.atleast_1d(Y) if np.ndim(Y) == 1 else Y), net.n_in)), Y)[1].T
 
 
 def test_inplace_updates_the_network_and_the_default_leaves_it():
@@ -657,3 +654,21 @@ def test_cli_every_format_for_kaist(fmt, capsys):
     out = capsys.readouterr().out
     assert {"text": "deltaprop explain:", "markdown": "# deltaprop explain", "latex": r"\documentclass",
             "json": '"format": "deltaprop.explain"', "html": "<!DOCTYPE html>"}[fmt] in out
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=networks(max_depth=3, max_width=4, max_batch=1), make_opt=OPTIMIZERS,
+       level=st.sampled_from(["matrix", "neuron"]), notation=st.sampled_from(["nielsen", "kaist", "mazur"]))
+def test_any_network_renders_in_every_format(case, make_opt, level, notation):
+    # Every activation, loss and optimizer: the LaTeX parses (this found tanh's double
+    # superscript), the HTML is well formed, the JSON reads back to the same text.
+    net, X, Y = case
+    trace = dp.explain(net, X, Y, optimizer=make_opt())
+    check_latex_document(trace.render("latex", level=level, notation=notation))
+    parser = _Structure()
+    parser.feed(trace.render("html", level=level, notation=notation))
+    assert not parser.stack and not parser.bad
+    assert "After the update" in trace.render("text", level=level, notation=notation)
+    assert "## Backward pass" in trace.render("markdown", level=level, notation=notation)
+    assert Trace.from_json(trace.to_json()).render(level=level, notation=notation) == \
+        trace.render(level=level, notation=notation)

@@ -86,7 +86,7 @@ def agrees(value: float, printed: str) -> bool:
 # -- tokens: each knows its text, TeX and HTML form -----------------------------------
 
 _GREEK_TEX = {"Σ": r"\sum", "δ": r"\delta", "σ": r"\sigma", "η": r"\eta", "γ": r"\gamma", "ŷ": r"\hat{y}", "𝓛": r"\mathcal{L}",
-              "∇": r"\nabla", "α": r"\alpha", "θ": r"\theta", "J": "J"}
+              "∇": r"\nabla", "α": r"\alpha", "θ": r"\theta"}
 _TEXT_ALIAS = {"𝓛": "L"}        # a terminal font may not have the script L
 
 
@@ -242,7 +242,7 @@ class Word(Tok):
         return self.s
 
     def tex(self, ctx) -> str:
-        return r"\ \mathrm{" + _tex_text(self.s).replace(" ", r"\ ") + r"}\ "
+        return r"\text{ " + _tex_text(self.s) + " }"
 
     def html(self, ctx) -> str:
         return f"<span class=\"word\">{_html.escape(self.s)}</span>"
@@ -780,7 +780,8 @@ def prime_formula(name: str, a: Tok, aval: float | None):
         return Group([a, Group(["1", "−", a], paren=True)]), \
             (None if aval is None else Group([Num(aval), "×", Group(["1", "−", Num(aval)], paren=True)]))
     if name == "tanh":
-        return Group(["1", "−", a, "²"]), (None if aval is None else Group(["1", "−", Num(aval), "²"]))
+        base = Group([a], paren=True) if isinstance(a, Sym) and a.sup else a   # (a^2_1)^2, not a^2_1^2
+        return Group(["1", "−", base, "²"]), (None if aval is None else Group(["1", "−", Num(aval), "²"]))
     if name == "identity":
         return Group(["1"]), None
     return None, None
@@ -798,7 +799,7 @@ def loss_term(loss: str, y: Tok, a: Tok):
     return None
 
 
-PRIME_WORDS = {"relu": "1 where z > 0, else 0", "leaky_relu": "1 where z > 0, else alpha",
+PRIME_WORDS = {"relu": "1 for positive z, else 0", "leaky_relu": "1 for positive z, else alpha",
                "softmax": "the diagonal a(1 - a) of softmax's Jacobian"}
 
 
@@ -952,9 +953,12 @@ class _Builder:
                         self.eq([sp], [Mat(ly.prime)])
                         self.eq([d], [nota.grad_a(), "⊙", sp], [Mat(ly.dA), "⊙", Mat(ly.prime)], [Mat(ly.D)])
                     else:
-                        self.eq([d], [Word("softmax Jacobian product"), aL, "⊙",
-                                      Group([nota.grad_a(), "−", Word("(a · grad) per column")], paren=True)],
+                        g = nota.grad_a()
+                        self.eq([d], [aL, "⊙", Group([g, "−", Group([aL, "·", g], paren=True)], paren=True)],
                                 [Mat(ly.D)])
+                        self.doc.append(Para("Softmax's Jacobian is not diagonal, so BP1 is J^T grad_a C = "
+                                             "a (.) (grad_a C - a . grad_a C), column by column, not a Hadamard "
+                                             "product with sigma'(z).", kind="note"))
             else:
                 above = st.layers[i + 1]
                 back = Group([Group([nota.W(i + 1)], paren=True), "ᵀ", nota.delta(i + 1)], paren=True)
