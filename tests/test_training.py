@@ -320,7 +320,6 @@ def test_resume_without_an_optimizer_takes_the_checkpoints(tmp_path):
 # ---------------------------------------------------------------------------------------
 # Killing the process: SIGKILL at random moments, SIGTERM and SIGINT
 
-import os  # noqa: E402
 import re  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402

@@ -1089,7 +1089,6 @@ class _Builder:
         tr, nota, L = self.tr, self.nota, self.L
         C = nota.cost
         ly = st.layers[i]
-        mazur = isinstance(nota, Mazur)
         self.doc.append(Section(nota.layer_title(i), 3))
         elementwise = ly.activation != "softmax"
         for j in self.shown(ly.n_out):

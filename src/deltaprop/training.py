@@ -23,7 +23,6 @@ optional is a callback (:mod:`deltaprop.callbacks`) acting on the one
 from __future__ import annotations
 
 import hashlib
-import math
 import signal
 import sys
 import threading

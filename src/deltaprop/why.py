@@ -40,16 +40,13 @@ True
 from __future__ import annotations
 
 import math
-import os
-import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ._array import as_rng, check_positive_int, check_real
-from .errors import DeltapropTypeError, ValidationError
+from .errors import ValidationError
 from .network import Network
 
 _PLOT_HINT = 'Plotting needs matplotlib, an optional extra: pip install "deltaprop[plot]"'
@@ -147,7 +144,8 @@ class WhyReport:
         return "\n".join(lines)
 
     def plot(self, path=None):
-        """Both times against the number of parameters, log-log; written to ``path`` (PNG) if given.
+        """Both times against the number of parameters, log-log; written to ``path`` if given
+        (PNG, or the format of its suffix, e.g. ``.svg``).
 
         Returns the matplotlib ``Figure``. Needs ``pip install "deltaprop[plot]"``.
         """
@@ -172,33 +170,9 @@ class WhyReport:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="upper left", fontsize=9)
         if path is not None:
-            _write_png(fig, path)
+            from .plotting import write_figure   # atomic, and the same checks as every other plot
+            write_figure(fig, path, dpi=120)
         return fig
-
-
-def _write_png(fig, path) -> Path:
-    """Atomically: to a temporary file in the same folder, then renamed over ``path``."""
-    try:
-        path = Path(path)
-    except TypeError:
-        raise DeltapropTypeError(f"The 'path' argument must be a str or os.PathLike. Got {type(path).__name__} "
-                                 "instead.") from None
-    if not path.parent.is_dir():
-        raise ValidationError(f"The 'path' argument {str(path)!r} is in a folder that does not exist "
-                              f"({str(path.parent)!r}); create it first.")
-    if path.suffix.lower() not in (".png", ""):
-        raise ValidationError(f"The plot is written as PNG; the 'path' argument must end in .png. Got {str(path)!r}.")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            fig.savefig(f, format="png", dpi=120)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _seconds(t: float) -> str:
