@@ -31,8 +31,8 @@ clean:
 # make bench: the benchmark suite (benchmarks/README.md): deltaprop, PyTorch, JAX and
 # scikit-learn on the workloads W1-W3, each in its own venv under benchmarks/.venvs/
 # (created if missing). Never part of `make test`. Options go through BENCH_ARGS, e.g.
-#   make bench BENCH_ARGS="--quick --workloads W1 --rounds 2 --plot"
+#   make bench BENCH_ARGS="--quick --workloads W1 --rounds 2"   (the bar chart is always drawn)
 BENCH_ARGS ?=
 .PHONY: bench
 bench:
-	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
+	$(PYTHON) benchmarks/run.py --plot $(BENCH_ARGS)

@@ -76,7 +76,7 @@ def time_call(fn, min_block_s: float, blocks: int):
     return min(per), float(np.median(per)), reps
 
 
-def ceiling(workload: str, min_block_s=0.02, blocks=7) -> dict:
+def ceiling(workload: str, min_block_s=0.02, blocks=15) -> dict:
     wl = common.WORKLOADS[workload]
     rng = np.random.default_rng(0)
     dt = np.dtype(wl["dtype"])

@@ -55,16 +55,20 @@ def env_python(env: str) -> Path:
     return VENVS / env / "bin" / "python"
 
 
-def _extras_with_numba() -> list[str]:
-    """The optional-dependency groups of pyproject.toml that bring numba (the compiled engine), dev excluded."""
+def _engine_extras() -> list[str]:
+    """The optional-dependency group of pyproject.toml that brings the compiled engine
+    (numba): ``fast`` if declared, else the smallest group with numba (dev and all left out)."""
     text = (ROOT / "pyproject.toml").read_text()
     try:
         import tomllib
         extras = tomllib.loads(text).get("project", {}).get("optional-dependencies", {})
     except ModuleNotFoundError:   # Python 3.10: no tomllib; the engine extra is then not installed
         return []
-    return [name for name, reqs in extras.items()
-            if name != "dev" and any(r.lower().startswith("numba") for r in reqs)]
+    if any(r.lower().startswith("numba") for r in extras.get("fast", [])):
+        return ["fast"]
+    with_numba = sorted((len(reqs), name) for name, reqs in extras.items()
+                        if name not in ("dev", "all") and any(r.lower().startswith("numba") for r in reqs))
+    return [with_numba[0][1]] if with_numba else []
 
 
 def _env_spec(env: str) -> tuple[list[list[str]], str]:
@@ -73,7 +77,7 @@ def _env_spec(env: str) -> tuple[list[list[str]], str]:
     cmds = [["-r", str(req)]]
     key_src = req.read_text() + platform.python_version()
     if env == "deltaprop":
-        extras = ",".join(["plot", *_extras_with_numba()])
+        extras = ",".join(["plot", *_engine_extras()])
         cmds.append(["-e", f"{ROOT}[{extras}]"])
         key_src += (ROOT / "pyproject.toml").read_text()
     return cmds, hashlib.sha256(key_src.encode()).hexdigest()
@@ -193,6 +197,7 @@ def _pin(threads: int):
 
 
 def run_process(cmd: list[str], out: Path, threads: int, timeout: float) -> dict:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     t = time.perf_counter()
     try:
         proc = subprocess.run(cmd + ["--out", str(out)], env=child_env(threads), capture_output=True, text=True,
@@ -206,6 +211,7 @@ def run_process(cmd: list[str], out: Path, threads: int, timeout: float) -> dict
         return {"error": f"exit {proc.returncode}: " + "\n".join(tail), "wall_s": wall}
     res = json.loads(out.read_text())
     res["wall_s"] = wall
+    res["load_before"] = load       # 1-minute load average when it started (others' work shows here)
     return res
 
 
@@ -281,6 +287,85 @@ def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workl
     return summary
 
 
+#: The issue's targets for deltaprop (its default engine: numba when installed), as
+#: (workload, description, function of the summary -> (measured text, holds)).
+def _ratio(s, d, peer):
+    return s["ratios"].get(d, {}).get(peer)
+
+
+def targets(report: dict) -> list[dict]:
+    """Each target of the issue, evaluated on this run's medians (None: not measured)."""
+    summ, quick = report["summary"], report["config"]["quick"]
+    ids = [e["id"] for e in report["entries"] if e["tool"] == "deltaprop"]
+    d = "deltaprop-numba" if "deltaprop-numba" in ids else (ids[0] if ids else None)
+    rows = []
+
+    def add(w, what, value, ok, shown):
+        rows.append({"workload": w, "target": what, "measured": shown if value is not None else "not measured",
+                     "holds": (bool(ok) if value is not None else None)})
+
+    def ratio_target(w, peer, limit, label):
+        r = _ratio(summ[w], d, peer) if w in summ else None
+        add(w, f"<= {limit} x {label}" if limit != 1 else f"faster than {label}", r,
+            r is not None and r <= limit if limit != 1 else r is not None and r < 1, f"{r:.3f} x" if r else "")
+
+    def ceiling_target(w, frac):
+        row = summ.get(w, {}).get("rows", {}).get(d, {}) if w in summ else {}
+        f = row.get("ceiling_fraction")
+        add(w, f">= {frac:.0%} of the matrix-product ceiling", f, f is not None and f >= frac, f"{f:.0%}" if f else "")
+
+    if "W1" in summ:
+        ratio_target("W1", "torch", 0.10, "PyTorch")
+        ratio_target("W1", "jax-step", 1, "JAX jit step")
+        ratio_target("W1", "jax-scan", 1, "JAX lax.scan epoch")
+        ratio_target("W1", "sklearn", 0.2, "scikit-learn")
+        ceiling_target("W1", 0.5)
+    if "W2" in summ:
+        ratio_target("W2", "torch", 0.5, "PyTorch")
+        ratio_target("W2", "jax-step", 1, "JAX jit step")
+        ratio_target("W2", "sklearn", 0.5, "scikit-learn")
+        ceiling_target("W2", 0.6)
+        mine = summ["W2"]["rows"].get(d, {}).get("peak_rss_mib")
+        theirs = summ["W2"]["rows"].get("torch", {}).get("peak_rss_mib")
+        r = mine / theirs if mine and theirs else None
+        add("W2", "peak resident memory <= 0.7 x PyTorch's", r, r is not None and r <= 0.7,
+            f"{mine:.0f} / {theirs:.0f} MiB = {r:.2f} x" if r else "")
+    if "W3" in summ:
+        ratio_target("W3", "torch", 0.03, "PyTorch")
+        ratio_target("W3", "jax-step", 1, "JAX jit step")
+        ratio_target("W3", "sklearn", 0.15, "scikit-learn")
+    for w, need, epochs in (("W1", 0.95, 30), ("W2", 0.975, 5)):
+        if w not in summ:
+            continue
+        acc = summ[w]["rows"].get(d, {}).get("test_accuracy_median")
+        ran = report["config"]["epochs"].get(w)
+        if quick or ran != epochs:
+            rows.append({"workload": w, "target": f"test accuracy >= {need:.1%} after {epochs} epochs",
+                         "measured": f"not checked ({ran} epochs run)", "holds": None})
+            continue
+        add(w, f"test accuracy >= {need:.1%} after {epochs} epochs", acc, acc is not None and acc >= need,
+            f"{acc:.2%}" if acc else "")
+        if w == "W2":
+            t_acc = summ[w]["rows"].get("torch", {}).get("test_accuracy_median")
+            ok = acc is not None and t_acc is not None and acc >= t_acc
+            add(w, "test accuracy no worse than PyTorch's at equal epochs", t_acc if acc else None, ok,
+                f"{acc:.2%} vs {t_acc:.2%}" if acc and t_acc else "")
+    return rows
+
+
+def _blas_lines(report: dict) -> list[str]:
+    """One line per environment: the BLAS/OpenMP pools threadpoolctl saw in its processes."""
+    out = []
+    for eid, pools in report.get("threadpools", {}).items():
+        if not isinstance(pools, list):
+            continue
+        desc = ", ".join(f"{p.get('internal_api')} {p.get('version') or ''} ({p.get('user_api')}, "
+                         f"{p.get('num_threads')} threads{', ' + p['architecture'] if p.get('architecture') else ''})"
+                         .replace(" (", " (", 1) for p in pools) or "none loaded"
+        out.append(f"- {eid}: {desc}")
+    return out
+
+
 def _fmt(x, unit):
     if x is None:
         return "—"
@@ -314,6 +399,25 @@ def markdown(report: dict) -> str:
             cells = [s["ratios"].get(d, {}).get(p["id"]) for p in peers]
             lines.append(f"| {w} | {d.split('-', 1)[1]} | " + " | ".join("—" if c is None else f"{c:.2f}" for c in cells) + " |")
     lines.append("")
+    tg = report.get("targets") or []
+    if tg:
+        held = sum(1 for t in tg if t["holds"])
+        checked = sum(1 for t in tg if t["holds"] is not None)
+        lines += [f"## Targets (deltaprop's default engine): {held} of {checked} checked hold", "",
+                  "| workload | target | measured (medians) | holds |", "|---|---|---|---|"]
+        for t in tg:
+            mark = {True: "yes", False: "**NO**", None: "—"}[t["holds"]]
+            lines.append(f"| {t['workload']} | {t['target']} | {t['measured']} | {mark} |")
+        lines.append("")
+    loads = [x["result"].get("load_before") for x in report["runs"] if x["result"].get("load_before") is not None]
+    if loads:
+        lines += [f"Machine load (1-minute load average as each of the {len(loads)} tool processes started): "
+                  f"median {statistics.median(loads):.2f}, max {max(loads):.2f}, on "
+                  f"{report['machine'].get('cpus_usable', report['machine'].get('cpu_count'))} cores "
+                  "(this run's own previous process included).", ""]
+    blas = _blas_lines(report)
+    if blas:
+        lines += ["Thread pools (threadpoolctl) in each column's process:", "", *blas, ""]
     for w, s in report["summary"].items():
         wl = report["workloads"][w]
         unit = s["ceiling"]["unit"]
@@ -471,6 +575,7 @@ def main(argv=None):
                  for x in runs],
         "raw_dir": str(raw.relative_to(ROOT)),
     }
+    report["targets"] = targets(report)
     report["elapsed_s"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     json_path = RESULTS / f"{args.name}.json"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import common  # first: fixes the thread count before NumPy loads
 
+import importlib.metadata
 import importlib.util
 import inspect
 import time
@@ -34,9 +35,8 @@ def main():
     run.phase("import", time.perf_counter() - t)
     fit_params = inspect.signature(dp.Network.fit).parameters
     run.result["versions"] = {"deltaprop": getattr(dp, "__version__", "?"), "numpy": np.__version__}
-    if importlib.util.find_spec("numba") is not None:
-        import numba
-        run.result["versions"]["numba"] = numba.__version__
+    if importlib.util.find_spec("numba") is not None:   # its version, without importing it (memory)
+        run.result["versions"]["numba"] = importlib.metadata.version("numba")
     run.result["fit_accepts_engine"] = "engine" in fit_params
     engine_kw = {}
     if args.engine is not None:
