@@ -236,18 +236,19 @@ class _NetworkEstimator(BaseEstimator):
         seen = {k: self.__dict__[k] for k in _DATA_ATTRIBUTES if k in self.__dict__}
         try:
             plan = self._plan(X, y, partial=partial, classes=classes)
+            return self._train(plan, partial=partial)
         except BaseException:
             # validate_data has already set n_features_in_ (and feature_names_in_) for
-            # this data: put the previous ones back, so that a fit that fails changes nothing
+            # this data: put the previous ones back, so that a fit that fails leaves the
+            # estimator as it was (but for a network trained on in place, see _train)
             for k in _DATA_ATTRIBUTES:
                 self.__dict__.pop(k, None)
             self.__dict__.update(seen)
             raise
-        return self._train(plan, partial=partial)
 
     def _plan(self, X, y, *, partial: bool, classes) -> dict:
         """Every check, and everything the training needs; changes nothing but what
-        validate_data sets (see :meth:`_fit`)."""
+        validate_data sets (which :meth:`_fit` puts back on an error)."""
         self._check_params(partial=partial)
         keep = hasattr(self, "network_") and (partial or self.warm_start)
         X, y = _validate_data(self, X, y, reset=not keep, dtype=as_dtype(self.dtype), multi_output=True,
@@ -277,17 +278,22 @@ class _NetworkEstimator(BaseEstimator):
                 "batch_size": min(200, len(X)) if self.batch_size == "auto" else self.batch_size}
 
     def _train(self, plan: dict, *, partial: bool):
+        net, optimizer, callbacks = plan["net"], plan["optimizer"], plan["callbacks"]
+        if plan["keep"]:
+            # network_ trains in place: should the fit fail (NonFiniteError), its weights
+            # are the last finite ones, and optimizer_ must be the state that reached them
+            self.optimizer_, self.callbacks_ = optimizer, callbacks
+        epochs = 1 if partial else self.epochs
+        history = net.fit(plan["X"], plan["Y"], epochs=epochs, batch_size=plan["batch_size"], optimizer=optimizer,
+                          validation_data=plan["validation"], callbacks=callbacks, verbose=self.verbose,
+                          shuffle=self.shuffle, engine=self.engine)
+        # A new network becomes the estimator's only once it is trained: a fit that
+        # raises (bad engine, NonFiniteError, ...) leaves the previous one in place.
         if not plan["keep"]:
-            self.network_, self.n_iter_, self.loss_curve_ = plan["net"], 0, []
+            self.network_, self.n_iter_, self.loss_curve_ = net, 0, []
         for name, value in plan["learned"].items():
             setattr(self, name, value)
-        self.optimizer_, self.callbacks_ = plan["optimizer"], plan["callbacks"]
-        epochs = 1 if partial else self.epochs
-        history = self.network_.fit(plan["X"], plan["Y"], epochs=epochs, batch_size=plan["batch_size"],
-                                    optimizer=self.optimizer_, validation_data=plan["validation"],
-                                    callbacks=self.callbacks_, verbose=self.verbose, shuffle=self.shuffle,
-                                    engine=self.engine)
-        self.history_ = history
+        self.optimizer_, self.callbacks_, self.history_ = optimizer, callbacks, history
         self.n_iter_ += len(history)
         self.loss_curve_ = self.loss_curve_ + history.history.get("loss", [])
         if not partial and self.patience is not None and len(history) == epochs and not history.stop_reason:
