@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed-dev
 
 help:
 	@echo "make demo   - train 784-30-10 on MNIST as in the book (needs >= 95% test accuracy)"
-	@echo "make test   - run the test suite (unit, property, worked examples, short MNIST run)"
+	@echo "make test   - the floors contract, pyflakes-level lint, then the test suite (unit, property,"
+	@echo "              worked examples, crash and resume, CLI, short MNIST run)"
 	@echo "make clean  - remove .venv and caches"
 
 $(STAMP): pyproject.toml
@@ -23,6 +24,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check --quiet --select F src tests
 	$(BIN)/python -m pytest
 
 clean:
