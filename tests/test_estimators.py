@@ -93,7 +93,7 @@ def test_every_configuration_gets_the_checks():
     assert {"check_classifiers_train", "check_classifiers_classes", "check_estimators_pickle",
             "check_fit_idempotent", "check_classifiers_multilabel_output_format_predict_proba",
             "check_classifier_data_not_an_array", "check_decision_proba_consistency"} <= names
-    assert len(CHECKS) > 300
+    assert len(CHECKS) >= 40 * len(CHECKED)              # 272 with scikit-learn 1.3, 332 with 1.9
 
 
 @pytest.mark.parametrize("estimator", [CHECKED[0], CHECKED[4]], ids=repr)
@@ -105,8 +105,8 @@ def test_sklearn_dataframe_column_names_check(estimator):
 
 
 def test_array_api_check():
+    # (older scikit-learn, 1.6 for one, does not yield this check: then there is nothing to run)
     left_out = [(" ".join(repr(est).split()), _check_name(c)) for est, c in ALL_CHECKS if (est, c) not in CHECKS]
-    assert len(left_out) == len(CHECKED)
     code = ("import warnings; warnings.simplefilter('ignore')\n"
             "from sklearn.utils.estimator_checks import estimator_checks_generator\n"
             "from deltaprop.estimators import DeltapropClassifier, DeltapropRegressor\n"
@@ -487,8 +487,8 @@ def test_pickle_round_trip_leaves_the_caches_behind():
 # Errors
 
 @pytest.mark.parametrize("params, error, message", [
-    ({"hidden": (0,)}, dp.ValidationError, r"The 'hidden' parameter must be a tuple of positive ints.*Got \(0,\)"),
-    ({"hidden": "100"}, dp.ValidationError, r"'hidden' parameter .* Got '100' instead"),
+    ({"hidden": (0,)}, dp.ValidationError, r"The 'hidden' argument must be a tuple of positive ints.*Got \(0,\)"),
+    ({"hidden": "100"}, dp.ValidationError, r"'hidden' argument .* Got '100' instead"),
     ({"loss": "crossentropy"}, dp.UnknownNameError, r"Unknown loss for DeltapropClassifier 'crossentropy'\. "
                                                     r"Did you mean 'cross_entropy'\?"),
     ({"optimizer": "adamw"}, dp.UnknownNameError, r"Unknown optimizer 'adamw'\. Did you mean 'adam'\?"),
@@ -498,16 +498,16 @@ def test_pickle_round_trip_leaves_the_caches_behind():
     ({"optimizer": "sgd", "momentum": 1.5}, dp.ValidationError, r"'momentum' argument must be .* Got 1.5"),
     ({"batch_size": 0}, dp.ValidationError, r"'batch_size' argument must be a positive integer \(>= 1\)\. Got 0"),
     ({"epochs": 2.5}, dp.DeltapropTypeError, r"'epochs' argument must be a positive integer\. Got float 2.5"),
-    ({"patience": -1}, dp.ValidationError, r"'patience' parameter must be an int >= 0 .* Got -1"),
+    ({"patience": -1}, dp.ValidationError, r"'patience' argument must be an int >= 0 .* Got -1"),
     ({"early_stopping": True, "patience": None}, dp.ValidationError, r"early_stopping=True .* but patience=None"),
     ({"validation_fraction": 1.0}, dp.ValidationError, r"'validation_fraction' argument must be .* Got 1.0"),
     ({"dropout": 1.0}, dp.ValidationError, r"'dropout' argument must be a finite number in \[0, 1\)"),
     ({"dtype": "float16"}, dp.ValidationError, r"'dtype' argument must be 'float64' or 'float32'\. Got 'float16'"),
     ({"engine": "cuda"}, dp.UnknownNameError, r"Unknown engine 'cuda'"),
-    ({"callbacks": ["stop"]}, dp.DeltapropTypeError, r"'callbacks' parameter must be a list of deltaprop callbacks"),
-    ({"warm_start": "yes"}, dp.DeltapropTypeError, r"'warm_start' parameter must be True or False\. Got 'yes'"),
-    ({"random_state": -3}, dp.ValidationError, r"'random_state' parameter must be a non-negative integer"),
-    ({"random_state": "0"}, dp.DeltapropTypeError, r"'random_state' parameter must be an int"),
+    ({"callbacks": ["stop"]}, dp.DeltapropTypeError, r"'callbacks' argument must be a list of deltaprop callbacks"),
+    ({"warm_start": "yes"}, dp.DeltapropTypeError, r"'warm_start' argument must be True or False\. Got 'yes'"),
+    ({"random_state": -3}, dp.ValidationError, r"'random_state' argument must be a non-negative integer"),
+    ({"random_state": "0"}, dp.DeltapropTypeError, r"'random_state' argument must be an int"),
     ({"verbose": 3}, dp.ValidationError, r"'verbose' argument must be 0, 1 or 2\. Got 3"),
 ])
 def test_bad_parameters_are_named_at_fit(params, error, message):
@@ -553,6 +553,18 @@ def test_a_failed_fit_changes_nothing():
         est.fit(np.ones((10, 5)), np.linspace(0, 1, 10))       # another width, and no labels
     assert est.n_features_in_ == 2
     np.testing.assert_array_equal(est.predict_proba(X), before)
+
+
+def test_a_diverging_fit_raises_and_keeps_the_previous_network():
+    X, y = blobs()
+    est = small(DeltapropRegressor, optimizer="sgd", lr=1e-3).fit(X, y)
+    before = est.predict(X)
+    with pytest.raises(dp.NonFiniteError, match="Training diverged in epoch"):
+        est.set_params(lr=1e3).fit(X * 100, y * 1e3)
+    np.testing.assert_array_equal(est.predict(X), before)
+    est.set_params(callbacks=[dp.callbacks.TerminateOnNaN()]).fit(X * 100, y * 1e3)   # stops instead
+    assert est.history_.stop_reason.startswith("TerminateOnNaN: the cost became inf in epoch 4")
+    assert est.n_iter_ == 3 and np.all(np.isfinite(est.predict(X)))
 
 
 # ---------------------------------------------------------------------------------------

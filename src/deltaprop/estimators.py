@@ -5,7 +5,9 @@ grid searches and cross-validation.
 estimator contract: the constructor only stores hyperparameters, ``fit(X, y)`` learns
 and returns ``self``, learned attributes end in ``_``, and ``clone``, ``Pipeline``,
 ``GridSearchCV`` and ``cross_val_score`` work as with any scikit-learn estimator
-(``sklearn.utils.estimator_checks.check_estimator`` passes). They need scikit-learn,
+(``sklearn.utils.estimator_checks.check_estimator`` passes; with ``early_stopping=True``
+some of its checks give too few samples to hold a stratified validation set out of,
+as for scikit-learn's own MLPClassifier). They need scikit-learn,
 an optional extra (``pip install "deltaprop[sklearn]"``): the contract (``clone``,
 ``get_params``/``set_params``, tags, input validation, ``NotFittedError``) is
 scikit-learn's own, and an estimator is of use only where scikit-learn is anyway.
@@ -114,7 +116,7 @@ def _validate_data(estimator, *args, **kwargs):
 
 def _check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise DeltapropTypeError(f"The '{name}' parameter must be True or False. Got {value!r} instead.")
+        raise DeltapropTypeError(f"The '{name}' argument must be True or False. Got {value!r} instead.")
     return bool(value)
 
 
@@ -124,7 +126,7 @@ def _hidden_sizes(hidden) -> list[int]:
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list, np.ndarray)) or any(
             isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in sizes):
         raise ValidationError(
-            "The 'hidden' parameter must be a tuple of positive ints, one per hidden layer, such as (100,) "
+            "The 'hidden' argument must be a tuple of positive ints, one per hidden layer, such as (100,) "
             f"or (64, 32); () for none. Got {hidden!r} instead.")
     return [int(n) for n in sizes]
 
@@ -137,14 +139,14 @@ def _generator(random_state) -> np.random.Generator:
     try:
         return as_rng(random_state)
     except (DeltapropTypeError, ValidationError) as e:
-        raise type(e)(str(e).replace("'seed' argument", "'random_state' parameter")) from None
+        raise type(e)(str(e).replace("'seed' argument", "'random_state' argument")) from None
 
 
 class _NetworkEstimator(BaseEstimator):
     """What the classifier and the regressor share: the hyperparameters, the fit, the
     forward pass, persistence. Subclasses say how targets become outputs."""
 
-    #: The output layer and loss for the given targets; set by the subclasses.
+    #: The names the 'loss' argument accepts; set by each subclass.
     _losses: tuple[str, ...] = ()
 
     def __init__(self, hidden=(100,), *, activation="relu", loss="auto", optimizer="adam", lr=1e-3,
@@ -196,7 +198,7 @@ class _NetworkEstimator(BaseEstimator):
         check_real("tol", self.tol, low=0)
         if self.patience is not None and (isinstance(self.patience, bool)
                                           or not isinstance(self.patience, numbers.Integral) or self.patience < 0):
-            raise ValidationError(f"The 'patience' parameter must be an int >= 0 (epochs without improvement "
+            raise ValidationError(f"The 'patience' argument must be an int >= 0 (epochs without improvement "
                                   f"before training stops), or None to train every epoch. Got {self.patience!r} instead.")
         if _check_bool("early_stopping", self.early_stopping) and self.patience is None and not partial:
             raise ValidationError("early_stopping=True stops after 'patience' epochs without improvement of the "
@@ -207,7 +209,7 @@ class _NetworkEstimator(BaseEstimator):
         _check_bool("warm_start", self.warm_start)
         if self.callbacks is not None and (not isinstance(self.callbacks, (list, tuple)) or
                                            not all(isinstance(cb, Callback) for cb in self.callbacks)):
-            raise DeltapropTypeError("The 'callbacks' parameter must be a list of deltaprop callbacks, e.g. "
+            raise DeltapropTypeError("The 'callbacks' argument must be a list of deltaprop callbacks, e.g. "
                                      f"[dp.callbacks.CSVLogger('log.csv')]. Got {self.callbacks!r} instead.")
 
     def _make_optimizer(self) -> _optimizers.Optimizer:
@@ -460,8 +462,9 @@ class _NetworkEstimator(BaseEstimator):
 class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
     """A fully-connected network trained by backpropagation, as a scikit-learn classifier.
 
-    Parameters (all keyword, checked at ``fit``; see :class:`deltaprop.Network` and
-    :func:`deltaprop.training.fit` for what each does inside):
+    Parameters (``hidden`` by position or keyword, the rest by keyword; stored as given and
+    checked at ``fit``; see :class:`deltaprop.Network` and :func:`deltaprop.training.fit`
+    for what each does inside):
         hidden: sizes of the hidden layers, e.g. ``(100,)`` (default), ``(64, 32)``; ``()`` for none.
         activation: of the hidden layers: ``"relu"`` (default), ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``, ...
         loss: ``"auto"`` (default; see the module docstring's table), ``"cross_entropy"``
