@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import pandas as pd
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_multilabel_classification
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -391,6 +391,17 @@ def test_dataframe_feature_names():
         est.predict(frame.rename(columns={"width": "w"}))
 
 
+def test_warnings_point_at_the_callers_line():
+    X, y = blobs()
+    with pytest.warns(DataConversionWarning, match="A column-vector y was passed when a 1d array") as caught:
+        est = small().fit(X, y[:, None])
+    assert caught[0].filename == __file__
+    np.testing.assert_array_equal(est.predict_proba(X), small().fit(X, y).predict_proba(X))
+    with pytest.warns(ConvergenceWarning) as caught:
+        small(epochs=2, patience=5).fit(X, y)
+    assert caught[0].filename == __file__
+
+
 def test_float32():
     X, y = blobs()
     est = small(dtype="float32").fit(X, y)
@@ -462,6 +473,10 @@ def test_load_refuses_what_is_not_its_estimator(tmp_path):
     meta["estimator"]["fitted"]["classes_"] = [2, 1, 0]
     with pytest.raises(dp.DataError, match="distinct labels in sorted order"):
         DeltapropClassifier.load(dp.io.save(est.network_, tmp_path / "bad.dpz", metadata=meta))
+    meta["estimator"]["class"] = "DeltapropRanker"
+    with pytest.raises(dp.DataError, match="holds an estimator of class 'DeltapropRanker', which deltaprop"):
+        estimators.load(dp.io.save(est.network_, tmp_path / "bad.dpz", metadata=meta))
+    meta["estimator"]["class"] = "DeltapropClassifier"
     meta["estimator"]["params"]["alpha"] = 1.0
     with pytest.raises(dp.DataError, match=r"saved parameters \['alpha'\] are not parameters"):
         DeltapropClassifier.load(dp.io.save(est.network_, tmp_path / "bad.dpz", metadata=meta))

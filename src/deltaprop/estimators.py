@@ -516,7 +516,7 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of "
-                          "y to (n_samples,), for example using ravel().", DataConversionWarning, stacklevel=4)
+                          "y to (n_samples,), for example using ravel().", DataConversionWarning, stacklevel=5)
             y = y.ravel()
         try:
             check_classification_targets(y)
@@ -722,8 +722,11 @@ def load(path: str | os.PathLike):
     :class:`DeltapropRegressor`, whichever the file holds."""
     meta = io.read_header(path).get("metadata", {}).get("estimator")
     kind = meta.get("class") if isinstance(meta, dict) else None
-    cls = {c.__name__: c for c in (DeltapropClassifier, DeltapropRegressor)}.get(kind, DeltapropClassifier)
-    return cls.load(path)
+    classes = {c.__name__: c for c in (DeltapropClassifier, DeltapropRegressor)}
+    if isinstance(kind, str) and kind not in classes:
+        raise DataError(f"'{path}' holds an estimator of class {kind!r:.60}, which deltaprop.estimators does not "
+                        f"know (it has {', '.join(classes)}).")
+    return classes.get(kind, DeltapropClassifier).load(path)   # (no estimator: load says so)
 
 
 def _log_sigmoid(Z: np.ndarray) -> np.ndarray:
