@@ -19,7 +19,13 @@ What makes it fast:
   still in cache).
 * The matrix products go to the very BLAS NumPy uses (its ``cblas_?gemm``, called
   with the arguments ``np.matmul`` passes for the reference's own products), so they
-  are the reference's products, bit for bit, and share its thread pool.
+  are the reference's products, bit for bit, and share its thread pool. (numba's own
+  ``np.dot`` would call scipy's BLAS: a second thread pool, and twice as slow at W2's
+  first layer here.)
+* With plain SGD in float64, the update W -= lr dW is folded into BP4's product
+  (alpha = -lr, beta = 1), which this BLAS rounds exactly as the reference's two steps.
+
+What each of these bought, measured with ``make bench``: benchmarks/results/latest.md.
 
 Agreement with the reference (what the tests check): the order of every operation is
 the reference's - sums in NumPy's pairwise order, constants in the network's dtype,
@@ -27,7 +33,9 @@ no fused multiply-adds - so with exact element-wise functions (relu, leaky_relu,
 identity; the quadratic loss; every optimizer) a step gives the reference's bits
 whenever no dimension of a product is 1 (NumPy then calls gemv instead of gemm).
 exp, tanh and log come from the C library here and from NumPy's own SIMD code there,
-which may differ in the last bit: then one step agrees to within a few ulps.
+which may differ in the last bit (at most 4 ulps seen; float64 exp is the C library's
+in both on a CPU without AVX-512, so W1 trains to the same bits): then one step agrees
+to within a few ulps.
 
 Codes: activations 0 sigmoid, 1 relu, 2 tanh, 3 identity, 4 leaky_relu, 5 softmax;
 losses 0 quadratic, 1 binary_cross_entropy, 2 cross_entropy; optimizers 0 SGD, 1 Adam.
