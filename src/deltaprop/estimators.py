@@ -198,8 +198,8 @@ class _NetworkEstimator(BaseEstimator):
         check_real("tol", self.tol, low=0)
         if self.patience is not None and (isinstance(self.patience, bool)
                                           or not isinstance(self.patience, numbers.Integral) or self.patience < 0):
-            raise ValidationError(f"The 'patience' argument must be an int >= 0 (epochs without improvement "
-                                  f"before training stops), or None to train every epoch. Got {self.patience!r} instead.")
+            raise ValidationError("The 'patience' argument must be an int >= 0 (epochs without improvement before "
+                                  f"training stops), or None to train every epoch. Got {self.patience!r} instead.")
         if _check_bool("early_stopping", self.early_stopping) and self.patience is None and not partial:
             raise ValidationError("early_stopping=True stops after 'patience' epochs without improvement of the "
                                   "validation loss, but patience=None. Set patience (e.g. 10) or early_stopping=False.")
