@@ -239,3 +239,17 @@ def test_callback_state_round_trips():
     assert es.get_state()[0]["best"] is None            # JSON has no infinity: "nothing seen yet"
     es.set_state(es.get_state()[0], {})
     assert es.best == math.inf
+
+
+def test_a_callback_reused_for_a_new_fit_starts_afresh():
+    X, y = _data(40)
+    stopper = EarlyStopping("loss", patience=0)
+    _net().fit(X, y, epochs=5, batch_size=8, optimizer=dp.SGD(lr=0.5), callbacks=[stopper], verbose=0)
+    first_best = stopper.best
+    worse = _net(seed=3)
+    worse.fit(X, y, epochs=1, batch_size=8, optimizer=dp.SGD(lr=1e-6), callbacks=[stopper], verbose=0)
+    assert stopper.best != first_best and stopper.best_epoch == 1       # not compared with the old fit's best
+    sched = LearningRateScheduler(lambda e, lr0: lr0)
+    _net().fit(X, y, epochs=1, optimizer=dp.SGD(lr=0.5), callbacks=[sched], verbose=0)
+    _net().fit(X, y, epochs=1, optimizer=dp.SGD(lr=0.2), callbacks=[sched], verbose=0)
+    assert sched.lr0 == 0.2

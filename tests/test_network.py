@@ -123,3 +123,14 @@ def test_construction_errors():
         dp.Network([dp.Dense(2, 2, dtype="float32"), dp.Dense(2, 2)])
     with pytest.raises(dp.UnknownNameError, match="Did you mean 'quadratic'"):
         dp.Network([2, 2], loss="quadratc")
+
+
+def test_optional_submodules_load_on_first_use_only():
+    import subprocess
+    import sys
+    code = ("import sys, deltaprop as dp; assert 'matplotlib' not in sys.modules and 'sklearn' not in sys.modules; "
+            "dp.plotting; assert 'deltaprop.plotting' in sys.modules; dp.estimators.DeltapropClassifier; "
+            "assert 'sklearn' in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        dp.nothing

@@ -28,3 +28,12 @@ __all__ = [
     "callbacks", "data", "datasets", "examples", "explain", "Trace", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
     "schedules", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """``dp.plotting``, ``dp.estimators`` and ``dp.why`` load on first use, so that
+    ``import deltaprop`` never imports matplotlib or scikit-learn (optional extras)."""
+    if name in ("estimators", "plotting", "why"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

@@ -220,6 +220,12 @@ class EarlyStopping(Callback):
     def validate(self, state):
         _check_monitor("EarlyStopping", self.monitor, state)
 
+    def on_train_begin(self, state):
+        if not state.resumed:        # a new fit starts afresh (a resumed one got its state back)
+            self._m.set_best(None)
+            self.wait = self.best_epoch = self.stopped_epoch = 0
+            self.best_weights = None
+
     def on_epoch_end(self, state):
         value = self._m.value(state.logs)
         if self._m.improves(value):
@@ -348,7 +354,7 @@ class LearningRateScheduler(Callback):
         self.lr0: float | None = None
 
     def on_train_begin(self, state):
-        if self.lr0 is None:
+        if not state.resumed or self.lr0 is None:     # a resumed fit got lr0 back from its checkpoint
             self.lr0 = state.optimizer.lr
 
     def on_epoch_begin(self, state):
@@ -400,6 +406,9 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, state):
         self.directory.mkdir(parents=True, exist_ok=True)
         state.remove_stale_temporaries(self.directory)
+        if not state.resumed:
+            self._m.set_best(None)
+            self.written = []
 
     def on_epoch_end(self, state):
         if self.save_best_only:
