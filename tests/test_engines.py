@@ -1,9 +1,9 @@
 """The engines: the numba engine against the NumPy reference, and the contract both keep.
 
 Agreement: with exact element-wise functions (relu, leaky_relu, identity, the
-quadratic cost) and every product a true matrix product (no dimension 1; NumPy calls
-gemv or a plain loop then), the compiled engine repeats the reference bit for bit, for
-every optimizer, in float64 and float32. Otherwise (exp, tanh, log differ in the last
+quadratic cost) and no layer of width 1 (NumPy's matmul then takes paths the kernel
+does not copy), the compiled engine repeats the reference bit for bit, for every
+optimizer, in float64 and float32, batches of one example included. Otherwise (exp, tanh, log differ in the last
 bit between the C library and NumPy's SIMD code) a few steps agree to within
 RTOL[dtype] relative (ATOL absolute near zero).
 """
@@ -54,9 +54,7 @@ def cases(draw, exact=False):
         if output == "softmax" or loss == "cross_entropy":
             sizes[-1] = max(sizes[-1], 2)
     n = draw(st.integers(lo, 25))
-    batch = draw(st.integers(lo, 9))
-    if exact and n % batch == 1:
-        n += 1                                   # a last batch of one example: NumPy's gemv path
+    batch = draw(st.integers(1, 9))              # batches of one: NumPy's gemv and plain-loop paths
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.5, 1.5, (n, sizes[0]))
@@ -238,14 +236,15 @@ def test_the_learning_rate_is_read_at_every_call():
 
 
 def test_the_worked_example_trains_10000_rounds_like_the_reference():
-    # The seeds' 2-2-2 example through fit (batches of one: NumPy's gemv path, the
-    # tolerance applies); it must reach the same error after 10,000 rounds.
+    # The seeds' 2-2-2 example through fit, batches of one (NumPy's gemv path): the
+    # same bits as the reference after 10,000 rounds (sigmoid's exp: the C library's
+    # in both on this machine; see _kernels), and the error the notes should print.
     errors = {}
     for engine in ("numpy", "numba"):
         ex = dp.examples.mazur()
         ex.net.fit(ex.x, ex.y, epochs=10_000, batch_size=1, optimizer=dp.SGD(lr=ex.lr), verbose=0, engine=engine)
         errors[engine] = ex.net.loss(ex.x, ex.y)
-    assert errors["numba"] == pytest.approx(errors["numpy"], rel=1e-9)
+    assert errors["numba"] == pytest.approx(errors["numpy"], rel=1e-12)
     assert errors["numba"] == pytest.approx(3.51019e-05, rel=1e-4)      # docs/errata.md
 
 

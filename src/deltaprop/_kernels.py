@@ -31,7 +31,8 @@ Agreement with the reference (what the tests check): the order of every operatio
 the reference's - sums in NumPy's pairwise order, constants in the network's dtype,
 no fused multiply-adds - so with exact element-wise functions (relu, leaky_relu,
 identity; the quadratic loss; every optimizer) a step gives the reference's bits
-whenever no dimension of a product is 1 (NumPy then calls gemv instead of gemm).
+whenever no layer has width 1 (for a batch of one example the kernel makes NumPy's
+gemv calls and its plain loop for an outer product, as ``np.matmul`` does).
 exp, tanh and log come from the C library here and from NumPy's own SIMD code there,
 which may differ in the last bit (at most 4 ulps seen; float64 exp is the C library's
 in both on a CPU without AVX-512, so W1 trains to the same bits): then one step agrees
@@ -61,7 +62,7 @@ ACTIVATION_CODES = {"sigmoid": SIGMOID, "relu": RELU, "tanh": TANH, "identity": 
 LOSS_CODES = {"quadratic": QUADRATIC, "binary_cross_entropy": BCE, "cross_entropy": CE}
 
 # CBLAS enums (cblas.h)
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112
 
 
 # ---------------------------------------------------------------------------------------
@@ -104,12 +105,11 @@ def gemm_functions() -> dict | None:
         for prefix in ("scipy_", ""):
             for suffix in ("64_", ""):
                 try:
-                    s = getattr(lib, f"{prefix}cblas_sgemm{suffix}")
-                    d = getattr(lib, f"{prefix}cblas_dgemm{suffix}")
+                    fs = [getattr(lib, f"{prefix}cblas_{name}{suffix}") for name in ("sgemm", "dgemm", "sgemv", "dgemv")]
                 except AttributeError:
                     continue
-                _GEMM = {"float32": ctypes.cast(s, ctypes.c_void_p).value,
-                         "float64": ctypes.cast(d, ctypes.c_void_p).value,
+                a = [ctypes.cast(fn, ctypes.c_void_p).value for fn in fs]
+                _GEMM = {"float32": a[0], "float64": a[1], "gemv_float32": a[2], "gemv_float64": a[3],
                          "ilp64": suffix == "64_", "library": path, "symbol": f"{prefix}cblas_dgemm{suffix}"}
                 return _GEMM
     _GEMM = {}
@@ -251,6 +251,20 @@ def gemm(f, ilp64, transa, transb, M, N, K, A, lda, B, ldb, C, ldc, alpha=1.0, b
     else:
         _call_c(f, (o, ta, tb, np.int32(M), np.int32(N), np.int32(K), one, A.ctypes.data, np.int32(lda),
                     B.ctypes.data, np.int32(ldb), zero, C.ctypes.data, np.int32(ldc)))
+
+
+@njit(cache=True, error_model="numpy")
+def gemv(f, ilp64, order, trans, M, N, A, lda, x, y):
+    """y = op(A) x by the cblas_?gemv at address ``f`` (unit strides): the call ``np.matmul``
+    makes instead of gemm when the batch is one example."""
+    one, zero = _cast(y, 1.0), _cast(y, 0.0)
+    o, t = np.int32(order), np.int32(trans)
+    if ilp64:
+        _call_c(f, (o, t, np.int64(M), np.int64(N), one, A.ctypes.data, np.int64(lda), x.ctypes.data, np.int64(1),
+                    zero, y.ctypes.data, np.int64(1)))
+    else:
+        _call_c(f, (o, t, np.int32(M), np.int32(N), one, A.ctypes.data, np.int32(lda), x.ctypes.data, np.int32(1),
+                    zero, y.ctypes.data, np.int32(1)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -421,7 +435,7 @@ def adam_update(p, g, s1, s2, b1, b2, one_b1, one_b2, step, eps, wd):
 
 @njit(cache=True, error_model="numpy")
 def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-             loss, fused, classify, opt, hyper, hyper64, t, f, ilp64,
+             loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64,
              Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, scalars):
     """Train batches k0..k1-1 of one epoch (batch k = order[k*batch:(k+1)*batch]).
 
@@ -431,6 +445,7 @@ def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, trai
     L = sizes.shape[0] - 1
     n = X.shape[0]
     n_in, n_out = sizes[0], sizes[L]
+    f, fv = fs[0], fs[1]                # addresses of cblas_?gemm and cblas_?gemv
     one = hyper[9]
     zero = one - one
     tiny = hyper[10]
@@ -457,7 +472,11 @@ def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, trai
             b = P[w + no * ni:w + no * ni + no]
             Z = Zbuf[u:u + no * mb].reshape((no, mb))
             A = Abuf[u:u + no * mb].reshape((no, mb))
-            if l == 0:      # W @ X[idx].T
+            # one example and no dimension 1: np.matmul calls gemv (see NumPy's matmul.c.src)
+            vec = mb == 1 and no > 1 and ni > 1
+            if vec:
+                gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else Abuf[u - ni:u], Z)
+            elif l == 0:    # W @ X[idx].T
                 gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
             else:           # W @ A_prev
                 gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, Abuf[u - ni * mb:u], mb, Z, mb)
@@ -488,17 +507,27 @@ def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, trai
             no, ni = sizes[l + 1], sizes[l]
             w -= no * ni + no
             D = Dbuf[u:u + no * mb].reshape((no, mb))
+            vec = mb == 1 and no > 1 and ni > 1
             if l > 0:                                             # BP2, for the layer below
                 dA = dAbuf[:ni * mb].reshape((ni, mb))
-                gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, P[w:w + no * ni], ni, D, mb, dA, mb)
+                if vec:
+                    gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, P[w:w + no * ni], ni, D, dA)
+                else:
+                    gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, P[w:w + no * ni], ni, D, mb, dA, mb)
             # BP4, dW = delta a_prev^T (a_prev^T = X[idx] for the first layer). With plain
             # SGD in float64 the update W -= lr dW is folded into the product itself
             # (alpha = -lr, beta = 1: no dW written, no second pass over W; 19% of W1's
             # time), which this BLAS rounds exactly as the two steps of the reference.
-            fold = opt == SGD and hyper[1] == 0 and hyper[3] == 0 and P.itemsize == 8
+            fold = opt == SGD and hyper[1] == 0 and hyper[3] == 0 and P.itemsize == 8 and not vec
             out = P[w:w + no * ni] if fold else G[w:w + no * ni]
             alpha, beta = (-hyper64[0], 1.0) if fold else (1.0, 0.0)
-            if l == 0:
+            if vec:         # np.matmul's plain loop for an inner dimension of 1: 0 + d a
+                a_prev = xbuf if l == 0 else Abuf[u - ni:u]
+                for i in range(no):
+                    d = Dbuf[u + i]
+                    for j in range(ni):
+                        out[i * ni + j] = zero + d * a_prev[j]
+            elif l == 0:
                 gemm(f, ilp64, NO_TRANS, NO_TRANS, no, ni, mb, D, mb, Xb, ni, out, ni, alpha, beta)
             else:
                 gemm(f, ilp64, NO_TRANS, TRANS, no, ni, mb, D, mb, Abuf[u - ni * mb:u], mb, out, ni, alpha, beta)
@@ -536,7 +565,7 @@ def _buffers(P, sizes, batch):
 
 @njit(cache=True, error_model="numpy")
 def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-          loss, fused, classify, opt, hyper, hyper64, t, f, ilp64, out_cost, out_correct):
+          loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, out_cost, out_correct):
     """Batches k0..k1-1 of each epoch in ``orders`` (one row per epoch), stopping in the
     first bad one; the one entry point (so the step is compiled once).
 
@@ -544,7 +573,8 @@ def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_
     optimizer state, layer by layer [W^1 (row-major), b^1, W^2, b^2, ...]. ``hyper``
     (in P's dtype) holds [lr, momentum, nesterov, weight_decay, beta1, beta2, eps,
     1 - beta1, 1 - beta2, 1, tiny, t]; ``hyper64`` the same in float64 (its t is kept
-    current by the kernel). ``f`` is the address of NumPy's cblas_?gemm. Fills
+    current by the kernel). ``fs`` holds the addresses of NumPy's cblas_?gemm and
+    cblas_?gemv. Fills
     out_cost[e] and out_correct[e] per epoch run (the bad epoch's: up to its bad batch).
     Returns (epochs completed, bad batch or -1, its cost, t).
     """
@@ -552,7 +582,7 @@ def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_
     for e in range(orders.shape[0]):
         total, right, bad, bad_cost, t = _batches(
             X, Y, orders[e], k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-            loss, fused, classify, opt, hyper, hyper64, t, f, ilp64, Zb, Ab, Db, dAb, xb, yb, cx, sc)
+            loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, Zb, Ab, Db, dAb, xb, yb, cx, sc)
         out_cost[e] = total
         out_correct[e] = right
         if bad >= 0:

@@ -172,7 +172,8 @@ class NumbaEngine(Engine):
         self._loss = _kernels.LOSS_CODES[net.loss_fn.name]
         self._sgd = isinstance(optimizer, SGD)
         blas = _kernels.gemm_functions()
-        self._gemm, self._ilp64 = blas[dt.name], blas["ilp64"]
+        self._blas = np.array([blas[dt.name], blas["gemv_" + dt.name]], dtype=np.int64)
+        self._ilp64 = blas["ilp64"]
         size = net.n_params
         self._P, self._G = np.empty(size, dt), np.zeros(size, dt)
         self._S1, self._S2 = np.zeros(size, dt), np.zeros(size, dt)
@@ -253,7 +254,7 @@ class NumbaEngine(Engine):
         cost = np.zeros(len(orders))
         correct = np.zeros(len(orders), dtype=np.int64)
         done, bad, bad_cost, t = self._k.train(self.X, self.Y, orders, start, stop, self.batch_size, *self._args(),
-                                               t0, self._gemm, self._ilp64, cost, correct)
+                                               t0, self._blas, self._ilp64, cost, correct)
         self._store(t0, t)
         blocks = [Block(c, k) for c, k in zip(cost[:done].tolist(), correct[:done].tolist())]
         if done < len(orders):
