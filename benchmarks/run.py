@@ -62,8 +62,8 @@ def _engine_extras() -> list[str]:
     try:
         import tomllib
         extras = tomllib.loads(text).get("project", {}).get("optional-dependencies", {})
-    except ModuleNotFoundError:   # Python 3.10: no tomllib; the engine extra is then not installed
-        return []
+    except ModuleNotFoundError:   # Python 3.10: no tomllib; look for the line itself
+        return ["fast"] if any(line.startswith("fast = [") and "numba" in line for line in text.splitlines()) else []
     if any(r.lower().startswith("numba") for r in extras.get("fast", [])):
         return ["fast"]
     with_numba = sorted((len(reqs), name) for name, reqs in extras.items()
