@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _render
 from . import optimizers as _optimizers
 from ._array import check_positive_int
 from .errors import DataError, DeltapropTypeError, NonFiniteError, ShapeError, ValidationError
@@ -163,6 +162,7 @@ class Trace:
             max_units: neurons shown per layer (and columns per matrix); a larger
                 network is summarised, with a line saying what was left out.
         """
+        from . import _render   # the renderers load when something is rendered, not with the package
         format = _render.check_choice("format", format, _render.FORMATS + ("json",))
         if format == "json":
             return self.to_json()

@@ -33,7 +33,6 @@ True
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import time
 from collections.abc import Mapping
@@ -63,6 +62,7 @@ _NETWORK_KEYS = {"dtype", "loss", "layers"}
 
 def library_version() -> str:
     """The installed deltaprop's version, as written into ``header["library_version"]``."""
+    import importlib.metadata     # here, not at import: it pulls in the email package (~10 ms)
     try:
         return importlib.metadata.version("deltaprop")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed

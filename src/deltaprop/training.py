@@ -265,7 +265,9 @@ def _train_epochs_in_bulk(state, eng) -> None:
     """Nothing happens between epochs (no validation, no callback but History): let the
     engine run many at once, so a compiled one spends no Python on each (W3)."""
     history = state.history
-    per_call = max(1, min(state.epochs, (1 << 22) // state.n_samples))
+    # Epochs per call: many for tiny data (no Python between them: W3), few for big data,
+    # whose orders (8 bytes per example per epoch) would otherwise weigh on peak memory.
+    per_call = max(1, min(state.epochs, (1 << 17) // state.n_samples))
     while state.epoch < state.epochs:
         count = min(per_call, state.epochs - state.epoch)
         orders = _orders(state, count)
