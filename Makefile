@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/ruff check --quiet --select F src tests
+	$(BIN)/ruff check --quiet --select F src tests benchmarks
 	$(BIN)/python -m pytest
 
 clean:

@@ -51,7 +51,6 @@ def main():
                               "numpy": np.__version__}
     run.result["xla_flags"] = os.environ.get("XLA_FLAGS", "")
     run.result["devices"] = [str(d) for d in jax.devices()]
-    dtype = jnp.dtype(wl["dtype"])
 
     def predict(params, x):                     # x: (m, n_in) rows; W: (n_in, n_out)
         act = jax.nn.sigmoid if wl["hidden"] == "sigmoid" else jax.nn.relu
