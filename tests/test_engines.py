@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import deltaprop as dp
 from deltaprop import _kernels, activations, engines, losses
-from deltaprop.engines import Block, NumbaEngine, NumpyEngine
+from deltaprop.engines import Block, Epochs, NumbaEngine, NumpyEngine
 
 RTOL = {"float64": 1e-9, "float32": 2e-3}
 ATOL = {"float64": 1e-12, "float32": 1e-5}
@@ -111,10 +111,10 @@ def _orders(case, epochs):
 def test_exact_networks_train_to_the_references_bits(case):
     ref, fast = _pair(case)
     orders = _orders(case, 2)
-    blocks_ref, done_ref = ref.run_epochs(orders, None)
-    blocks_fast, done_fast = fast.run_epochs(orders, None)
-    assert done_ref == done_fast
-    assert [(b.cost, b.correct, b.bad) for b in blocks_ref] == [(b.cost, b.correct, b.bad) for b in blocks_fast]
+    epochs_ref = ref.run_epochs(orders, None)
+    epochs_fast = fast.run_epochs(orders, None)
+    assert epochs_ref.done == epochs_fast.done
+    assert epochs_ref == epochs_fast
     _assert_same(ref, fast, True, case["dtype"])
 
 
@@ -151,10 +151,11 @@ def test_batch_ranges_compose_bit_for_bit(case, data):
     assert two.run(order, 0, two.n_batches, None) == again
     assert all(np.array_equal(x, y) for x, y in zip(after, two.net.get_weights()))
     three, = _pair(case, NumbaEngine)[1:]
-    blocks, done = three.run_epochs(np.stack([order, order]), None)
+    epochs = three.run_epochs(np.stack([order, order]), None)
     three_b, = _pair(case, NumbaEngine)[1:]
     singles = [three_b.run(order, 0, three_b.n_batches, None) for _ in range(2)]
-    assert done == 2 and blocks == singles
+    assert epochs.done == 2 and epochs.failed is None
+    assert [Block(c, k) for c, k in zip(epochs.cost.tolist(), epochs.correct.tolist())] == singles
     _assert_same(three, three_b, True, case["dtype"])
 
 
@@ -174,9 +175,9 @@ def test_a_non_finite_batch_stops_the_run_before_its_update(cls, bulk):
     ref = NumpyEngine(ref_net, dp.SGD(lr=0.05, momentum=0.5), *ref_net.check_XY(X, Y), 5)
     ref_block = ref.run(order, 0, 3, None)        # the three batches before the bad one
     if bulk:
-        blocks, done = eng.run_epochs(np.stack([order, order]), None)
-        assert done == 0 and len(blocks) == 1
-        block = blocks[0]
+        epochs = eng.run_epochs(np.stack([order, order]), None)
+        assert epochs.done == 0 and epochs.failed is not None
+        block = epochs.failed
     else:
         block = eng.run(order, 0, 8, None)
     assert block.bad == order_pos // 5 == 3
@@ -331,3 +332,30 @@ def test_without_numba_everything_works_on_the_reference():
 
 def test_blocks_compare_by_value():
     assert Block(1.0, 2) == Block(1.0, 2, -1, 0.0)
+
+
+def test_epochs_hold_arrays_and_compare_by_value():
+    a = Epochs(np.array([1.0, 2.0]), np.array([3, 4]))
+    assert a.done == 2 and a == Epochs(np.array([1.0, 2.0]), np.array([3, 4]))
+    assert a != Epochs(np.array([1.0, 2.5]), np.array([3, 4]))
+    assert a != Epochs(np.array([1.0, 2.0]), np.array([3, 4]), Block(0.5, 1, 0, float("inf")))
+
+
+def test_many_tiny_epochs_make_no_python_object_per_epoch():
+    # W3's fit(epochs=10000, batch_size=1) is one compiled call with arrays out: no Python
+    # object per epoch to wake the garbage collector, whose passes cost milliseconds in
+    # a process that has imported numba (it tripled W3's time per update).
+    import gc
+    ex = dp.examples.mazur()
+    eng = NumbaEngine(ex.net, dp.SGD(lr=0.5), *ex.net.check_XY(ex.x, ex.y), 1)
+    orders = np.zeros((5000, 1), np.int64)
+    eng.run_epochs(orders[:10], None)
+    passes = []
+    gc.collect()
+    gc.callbacks.append(collected := lambda phase, info: passes.append(phase))
+    try:
+        epochs = eng.run_epochs(orders, None)
+    finally:
+        gc.callbacks.remove(collected)
+    assert epochs.done == 5000 and isinstance(epochs.cost, np.ndarray)
+    assert len(passes) <= 2, f"{len(passes) // 2} garbage collections during one run_epochs call"

@@ -105,7 +105,7 @@ class History(Callback):
         """Record several epochs at once: ``columns`` maps each key to one value per epoch."""
         self.epoch.extend(epochs)
         for key, values in columns.items():
-            self.history.setdefault(key, []).extend(float(v) for v in values)
+            self.history.setdefault(key, []).extend(map(float, values))
 
     def get_state(self):
         return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}, {}

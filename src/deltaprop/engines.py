@@ -21,8 +21,10 @@ The contract every engine keeps (the training loop relies on it):
   last one may be short); :meth:`Engine.run_epochs` trains whole epochs, one per row of
   ``orders``, with no Python in between. Both return the sum of the per-example costs
   C_x and the number of examples classified right, over the outputs the network gave
-  each example as it was trained on it, and stop at the first batch whose cost is not
-  finite, reporting where (that batch's update is not applied).
+  each example as it was trained on it (``run``: one :class:`Block`; ``run_epochs``:
+  :class:`Epochs`, arrays with one entry per epoch, so that 10,000 tiny epochs make
+  no 10,000 Python objects for the garbage collector to walk), and stop at the first
+  batch whose cost is not finite, reporting where (that batch's update is not applied).
 * When a call returns, the network's W and b and the optimizer's state and
   ``iterations`` are those after the last batch run: callbacks may read them.
 * :meth:`snapshot` / :meth:`restore` save and put back the weights and optimizer state
@@ -54,6 +56,24 @@ class Block:
     bad_cost: float = 0.0
 
 
+@dataclass(eq=False)
+class Epochs:
+    """What one :meth:`Engine.run_epochs` call did, one entry per completed epoch."""
+
+    cost: np.ndarray            # (done,) float64: sum of C_x over each completed epoch
+    correct: np.ndarray         # (done,) int64: examples classified right in it
+    failed: Block | None = None  # the epoch that met a non-finite cost: its sums up to its bad batch
+
+    @property
+    def done(self) -> int:
+        """The number of epochs completed."""
+        return len(self.cost)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Epochs) and np.array_equal(self.cost, other.cost)
+                and np.array_equal(self.correct, other.correct) and self.failed == other.failed)
+
+
 class Engine:
     """Base class; see the module docstring for the contract."""
 
@@ -72,15 +92,16 @@ class Engine:
     def run(self, order: np.ndarray, start: int, stop: int, rng: np.random.Generator) -> Block:
         raise NotImplementedError
 
-    def run_epochs(self, orders: np.ndarray, rng: np.random.Generator) -> tuple[list[Block], int]:
-        """Whole epochs, one per row of ``orders``; returns their blocks and the number of
-        epochs completed (fewer than ``len(orders)`` only if the last block is bad)."""
-        blocks = []
+    def run_epochs(self, orders: np.ndarray, rng: np.random.Generator) -> Epochs:
+        """Whole epochs, one per row of ``orders``, stopping in the first bad one."""
+        cost, correct = [], []
         for order in orders:
-            blocks.append(self.run(order, 0, self.n_batches, rng))
-            if blocks[-1].bad >= 0:
-                return blocks, len(blocks) - 1
-        return blocks, len(blocks)
+            block = self.run(order, 0, self.n_batches, rng)
+            if block.bad >= 0:
+                return Epochs(np.array(cost, float), np.array(correct, np.int64), block)
+            cost.append(block.cost)
+            correct.append(block.correct)
+        return Epochs(np.array(cost, float), np.array(correct, np.int64))
 
     def snapshot(self):
         opt = self.optimizer
@@ -242,8 +263,8 @@ class NumbaEngine(Engine):
     # -- the contract -----------------------------------------------------------------
 
     def run(self, order, start, stop, rng):
-        blocks, _ = self._train(np.asarray(order)[None, :], int(start), int(stop))
-        return blocks[0]
+        epochs = self._train(np.asarray(order)[None, :], int(start), int(stop))
+        return epochs.failed or Block(float(epochs.cost[0]), int(epochs.correct[0]))
 
     def run_epochs(self, orders, rng):
         return self._train(orders, 0, self.n_batches)
@@ -256,10 +277,8 @@ class NumbaEngine(Engine):
         done, bad, bad_cost, t = self._k.train(self.X, self.Y, orders, start, stop, self.batch_size, *self._args(),
                                                t0, self._blas, self._ilp64, cost, correct)
         self._store(t0, t)
-        blocks = [Block(c, k) for c, k in zip(cost[:done].tolist(), correct[:done].tolist())]
-        if done < len(orders):
-            blocks.append(Block(float(cost[done]), int(correct[done]), int(bad), float(bad_cost)))
-        return blocks, int(done)
+        failed = Block(float(cost[done]), int(correct[done]), int(bad), float(bad_cost)) if done < len(orders) else None
+        return Epochs(cost[:done], correct[:done], failed)
 
 
 def _put(state: dict, key: str, value: np.ndarray) -> None:

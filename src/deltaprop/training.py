@@ -273,28 +273,27 @@ def _train_epochs_in_bulk(state, eng) -> None:
         orders = _orders(state, count)
         snap = eng.snapshot()
         start = time.perf_counter()
-        blocks, done = eng.run_epochs(orders, state.rng)
+        epochs = eng.run_epochs(orders, state.rng)
         seconds = (time.perf_counter() - start) / count
-        failure = None
-        if done < count:
+        done, failure = epochs.done, None
+        if epochs.failed is not None:
             # rewind to the weights before the bad batch: the same epochs again (engines
             # are deterministic), then the bad epoch up to that batch
-            b, cost = blocks[done].bad, blocks[done].bad_cost
+            b, cost = epochs.failed.bad, epochs.failed.bad_cost
             eng.restore(snap)
-            blocks, _ = eng.run_epochs(orders[:done], state.rng)
+            epochs = eng.run_epochs(orders[:done], state.rng)
             eng.run(orders[done], 0, b, state.rng)
             failure = (b, cost, False)
             if not eng.params_finite():      # an earlier update already broke a weight
                 plan = [(order, 0, eng.n_batches) for order in orders[:done]] + [(orders[done], 0, b)]
                 done, *failure = _locate_nonfinite_weights(eng, snap, state.rng, None, plan)
-                blocks = blocks[:done]
         elif not eng.params_finite():
             done, b, cost, update = _locate_nonfinite_weights(eng, snap, state.rng, None,
                                                               [(order, 0, eng.n_batches) for order in orders])
-            blocks, failure = blocks[:done], (b, cost, update)
-        columns = {"loss": [b.cost / state.n_samples for b in blocks[:done]]}
+            failure = (b, cost, update)
+        columns = {"loss": (epochs.cost[:done] / state.n_samples).tolist()}
         if state.net.is_classifier:
-            columns["accuracy"] = [b.correct / state.n_samples for b in blocks[:done]]
+            columns["accuracy"] = (epochs.correct[:done] / state.n_samples).tolist()
         columns["seconds"] = [seconds] * done
         history.extend(range(state.epoch + 1, state.epoch + done + 1), columns)
         state.epoch += done
