@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed-dev
 help:
 	@echo "make demo   - train 784-30-10 on MNIST as in the book (needs >= 95% test accuracy)"
 	@echo "make test   - the floors contract, pyflakes-level lint, then the test suite (unit, property,"
-	@echo "              worked examples, crash and resume, CLI, short MNIST run)"
+	@echo "              worked examples, crash and resume, CLI, short MNIST run); installs Debian's pdflatex"
+	@echo "              first when it can (root and apt-get), for the LaTeX tests of explain"
 	@echo "make clean  - remove .venv and caches"
 
 $(STAMP): pyproject.toml
@@ -23,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/deltaprop demo --epochs 30 --require 0.95
 
 test: $(STAMP)
+	@sh .ci/ensure-pdflatex
 	$(BIN)/lint-imports
 	$(BIN)/ruff check --quiet --select F src tests benchmarks
 	$(BIN)/python -m pytest

@@ -14,6 +14,8 @@
 
 import json
 import re
+import shutil
+import subprocess
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -499,6 +501,55 @@ def check_latex_document(doc) -> int:
 def test_latex_equations_parse(make, level, notation):
     doc = dp.explain(make(), steps=2, rounds=[3]).render("latex", level=level, notation=notation)
     assert check_latex_document(doc) > 40
+
+
+PDFLATEX = shutil.which("pdflatex")
+LATEX_CASES = [(make, level, notation) for make in (dp.examples.mazur, dp.examples.kaist)
+               for level in ("matrix", "neuron") for notation in ("nielsen", "kaist", "mazur")]
+
+
+def compile_latex(doc: str, folder) -> subprocess.CompletedProcess:
+    """pdflatex on ``doc`` in ``folder``: no shell escape, stop at the first error."""
+    (folder / "doc.tex").write_text(doc, encoding="ascii")
+    return subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("make,level,notation", LATEX_CASES + [("summarised", "matrix", "nielsen")])
+def test_latex_compiles_with_pdflatex(make, level, notation, tmp_path):
+    # `make test` installs Debian's texlive-latex-base (pdflatex) where it can (root and
+    # apt-get); where no LaTeX engine can be installed, the parser check is what stands.
+    if make == "summarised":
+        net = dp.Network([20, 12, 3], activation="tanh", loss="cross_entropy", seed=0)
+        rng = np.random.default_rng(1)
+        trace = dp.explain(net, rng.random((10, 20)), rng.integers(0, 3, 10), optimizer=dp.Adam(0.01))
+    else:
+        trace = dp.explain(make(), steps=2, rounds=[3])
+    doc = trace.render("latex", level=level, notation=notation)
+    if PDFLATEX is None:
+        assert check_latex_document(doc) > 10
+        return
+    run = compile_latex(doc, tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 5000
+    assert "Undefined control sequence" not in run.stdout and "Missing" not in run.stdout
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda d: d.replace(r"\odot", r"\odott", 1),                       # an unknown command
+    lambda d: d.replace(r"\end{align*}", "", 1),                      # an unclosed environment
+    lambda d: d.replace(r"\frac{\partial", r"\frac{\partial{", 1),    # a brace too many
+])
+def test_a_broken_latex_document_fails_the_check(breakage, tmp_path):
+    doc = dp.explain(dp.examples.kaist()).render("latex", level="matrix", notation="kaist")
+    broken = breakage(doc)
+    assert broken != doc
+    if PDFLATEX is None:
+        with pytest.raises((AssertionError, ValueError)):
+            check_latex_document(broken)
+        return
+    assert compile_latex(doc, tmp_path).returncode == 0
+    assert compile_latex(broken, tmp_path).returncode != 0
 
 
 def test_latex_of_a_summarised_batch_parses():
