@@ -438,6 +438,10 @@ def markdown(report: dict) -> str:
     if blas:
         lines += ["Thread pools (threadpoolctl) in each column's process:", "", *blas, ""]
     pins = report.get("openblas_env") or {}
+    if report["config"].get("openblas_coretype"):
+        lines += [f"Run with `--openblas-coretype {report['config']['openblas_coretype']}`: "
+                  + ("OPENBLAS_CORETYPE unset for every tool, so OpenBLAS picked its kernels for this CPU."
+                     if report["config"]["openblas_coretype"] == "auto" else "that OPENBLAS_CORETYPE for every tool."), ""]
     if pins:
         lines += ["OpenBLAS settings in this machine's environment, passed to every tool alike: "
                   + ", ".join(f"`{k}={v}`" for k, v in sorted(pins.items()))
@@ -515,7 +519,14 @@ def main(argv=None):
     p.add_argument("--plot", action="store_true", help="also draw results/latest.png (matplotlib, deltaprop env)")
     p.add_argument("--name", default="latest", help="base name of the result files in benchmarks/results/")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one tool process")
+    p.add_argument("--openblas-coretype", default=None, metavar="CORE",
+                   help="set OPENBLAS_CORETYPE=CORE for every tool ('auto': unset it, so OpenBLAS picks its "
+                        "kernels for this CPU); default: the environment's, as it is")
     args = p.parse_args(argv)
+    if args.openblas_coretype == "auto":
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    elif args.openblas_coretype:
+        os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
     started = time.perf_counter()
     workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -595,6 +606,7 @@ def main(argv=None):
     report = {
         "date": _now(), "machine": machine(), "git": git_state(), "deltaprop": probe,
         "config": {"quick": args.quick, "rounds": args.rounds, "threads": args.threads, "workloads": workloads,
+                   "openblas_coretype": args.openblas_coretype,
                    "tools": tools, "engines": engines,
                    "epochs": {w: (args.epochs or (QUICK_EPOCHS[w] if args.quick else common.WORKLOADS[w]["epochs"]))
                               for w in workloads if w != "W3"}},
