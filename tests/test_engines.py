@@ -96,7 +96,7 @@ def _assert_same(a, b, exact, dtype):
     for x, y in pairs:
         assert x.shape == y.shape and x.dtype == y.dtype
         if exact:
-            assert np.array_equal(x, y)
+            assert np.array_equal(x, y, equal_nan=True)   # a diverged run: NaN where the other has NaN
         else:
             np.testing.assert_allclose(y, x, rtol=RTOL[dtype], atol=ATOL[dtype])
 
@@ -114,7 +114,11 @@ def test_exact_networks_train_to_the_references_bits(case):
     epochs_ref = ref.run_epochs(orders, None)
     epochs_fast = fast.run_epochs(orders, None)
     assert epochs_ref.done == epochs_fast.done
-    assert epochs_ref == epochs_fast
+    assert np.array_equal(epochs_ref.cost, epochs_fast.cost, equal_nan=True)
+    assert np.array_equal(epochs_ref.correct, epochs_fast.correct)
+    # a failed epoch's cost may be NaN (NaN != NaN): compare where it failed and the sums before
+    failed = [(e.failed.cost, e.failed.correct, e.failed.bad) if e.failed else None for e in (epochs_ref, epochs_fast)]
+    assert failed[0] == failed[1]
     _assert_same(ref, fast, True, case["dtype"])
 
 
