@@ -69,10 +69,6 @@ class Epochs:
         """The number of epochs completed."""
         return len(self.cost)
 
-    def __eq__(self, other) -> bool:
-        return (isinstance(other, Epochs) and np.array_equal(self.cost, other.cost)
-                and np.array_equal(self.correct, other.correct) and self.failed == other.failed)
-
 
 class Engine:
     """Base class; see the module docstring for the contract."""
