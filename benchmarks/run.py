@@ -298,12 +298,30 @@ def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workl
             dm = rows.get(d["id"], {}).get("median")
             ratios[d["id"]] = {p["id"]: (dm / rows[p["id"]]["median"]) if dm and rows.get(p["id"], {}).get("median")
                                else None for p in entries if p["id"] != d["id"]}
+        # The same ratios round by round: deltaprop's run and the peer's ran minutes apart in
+        # one round, so a slow or fast spell of this machine hits both (the spread says how
+        # far a single round can be trusted).
+        paired = {}
+        for d in [e for e in entries if e["tool"] == "deltaprop"]:
+            mine = _by_round(runs, d["id"], w)
+            paired[d["id"]] = {}
+            for p in entries:
+                theirs = _by_round(runs, p["id"], w) if p["id"] != d["id"] else {}
+                rs = [mine[r] / theirs[r] for r in sorted(mine) if theirs.get(r)]
+                paired[d["id"]][p["id"]] = ({"per_round": rs, "median": statistics.median(rs), "min": min(rs),
+                                             "max": max(rs)} if rs else None)
         summary[w] = {"ceiling": {"value": ceil, "unit": "us/update" if w == "W3" else "s/epoch",
                                   "per_round": cvals,
                                   "detail": next((c["workloads"][w] for c in ceilings
                                                   if c.get("workloads", {}).get(w, {}).get("value") == ceil), None)},
-                      "rows": rows, "ratios": ratios}
+                      "rows": rows, "ratios": ratios, "paired_ratios": paired}
     return summary
+
+
+def _by_round(runs: list[dict], entry: str, w: str) -> dict:
+    """{round: value} of one entry's successful runs of workload ``w``."""
+    return {r["round"]: r["result"]["value"] for r in runs
+            if r["entry"] == entry and r["workload"] == w and "error" not in r["result"] and r["result"].get("value")}
 
 
 #: The issue's targets for deltaprop (its default engine: numba when installed), as
@@ -325,8 +343,11 @@ def targets(report: dict) -> list[dict]:
 
     def ratio_target(w, peer, limit, label):
         r = _ratio(summ[w], d, peer) if w in summ else None
+        pr = (summ[w].get("paired_ratios") or {}).get(d, {}).get(peer) if w in summ else None
+        spread = f" (rounds {pr['min']:.3f}-{pr['max']:.3f})" if pr and len(pr["per_round"]) > 1 else ""
         add(w, f"<= {limit} x {label}" if limit != 1 else f"faster than {label}", r,
-            r is not None and r <= limit if limit != 1 else r is not None and r < 1, f"{r:.3f} x" if r else "")
+            r is not None and r <= limit if limit != 1 else r is not None and r < 1,
+            f"{r:.3f} x{spread}" if r else "")
 
     def ceiling_target(w, frac):
         row = summ.get(w, {}).get("rows", {}).get(d, {}) if w in summ else {}
@@ -415,15 +436,21 @@ def markdown(report: dict) -> str:
     lines += [head, "|" + "---|" * (2 + len(peers))]
     for w, s in report["summary"].items():
         for d in d_ids:
-            cells = [s["ratios"].get(d, {}).get(p["id"]) for p in peers]
-            lines.append(f"| {w} | {d.split('-', 1)[1]} | " + " | ".join("—" if c is None else f"{c:.2f}" for c in cells) + " |")
-    lines.append("")
+            cells = []
+            for p in peers:
+                c = s["ratios"].get(d, {}).get(p["id"])
+                pr = (s.get("paired_ratios") or {}).get(d, {}).get(p["id"])
+                spread = f" ({pr['min']:.2f}–{pr['max']:.2f})" if pr and len(pr["per_round"]) > 1 else ""
+                cells.append("—" if c is None else f"{c:.2f}{spread}")
+            lines.append(f"| {w} | {d.split('-', 1)[1]} | " + " | ".join(cells) + " |")
+    lines += ["", "Each cell: the ratio of the medians, and in brackets the least and greatest of the "
+                  "rounds' own ratios (deltaprop's run and the peer's in the same round).", ""]
     tg = report.get("targets") or []
     if tg:
         held = sum(1 for t in tg if t["holds"])
         checked = sum(1 for t in tg if t["holds"] is not None)
         lines += [f"## Targets (deltaprop's default engine): {held} of {checked} checked hold", "",
-                  "| workload | target | measured (medians) | holds |", "|---|---|---|---|"]
+                  "| workload | target | measured (medians; rounds' own ratios) | holds |", "|---|---|---|---|"]
         for t in tg:
             mark = {True: "yes", False: "**NO**", None: "—"}[t["holds"]]
             lines.append(f"| {t['workload']} | {t['target']} | {t['measured']} | {mark} |")
@@ -512,7 +539,9 @@ def main(argv=None):
     p.add_argument("--engines", default=None,
                    help="deltaprop engines, e.g. numpy,numba (default: numpy, and numba when fit takes engine= "
                         "and numba is installed)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5,
+                   help="rounds of every tool (default 5: this kind of shared 2-core machine swings by a "
+                        "third from minute to minute, and 3 rounds let one slow spell set a median)")
     p.add_argument("--epochs", type=int, default=None, help="override the timed epochs of W1 and W2")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-ceiling", action="store_true")
