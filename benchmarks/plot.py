@@ -47,8 +47,9 @@ def main(src: str, dst: str) -> None:
         ax.legend(fontsize=8)
     m = rep["machine"]
     mode = "quick (timing only)" if rep["config"]["quick"] else "full"
+    core = (rep.get("openblas_env") or {}).get("OPENBLAS_CORETYPE", "its own choice")
     fig.suptitle(f"{rep['date'][:10]} · {m.get('cpu_model', '?')} · {rep['config']['threads']} threads · "
-                 f"{rep['config']['rounds']} rounds · {mode}", fontsize=9)
+                 f"{rep['config']['rounds']} rounds · {mode} · OpenBLAS kernels: {core}", fontsize=9)
     fig.tight_layout()
     fig.savefig(dst, dpi=120)
 

@@ -465,12 +465,16 @@ def markdown(report: dict) -> str:
     if blas:
         lines += ["Thread pools (threadpoolctl) in each column's process:", "", *blas, ""]
     pins = report.get("openblas_env") or {}
-    if report["config"].get("openblas_coretype"):
-        lines += [f"Run with `--openblas-coretype {report['config']['openblas_coretype']}`: "
-                  + ("OPENBLAS_CORETYPE unset for every tool, so OpenBLAS picked its kernels for this CPU."
-                     if report["config"]["openblas_coretype"] == "auto" else "that OPENBLAS_CORETYPE for every tool."), ""]
+    core = report["config"].get("openblas_coretype")
+    was = (report.get("openblas_env_inherited") or {}).get("OPENBLAS_CORETYPE")
+    if core and core != "inherit":
+        lines += [f"Run with `--openblas-coretype {core}`: "
+                  + ("OPENBLAS_CORETYPE unset for every tool, so OpenBLAS picked its kernels for this CPU"
+                     if core == "auto" else f"OPENBLAS_CORETYPE={core} for every tool")
+                  + (f" (this machine's environment sets OPENBLAS_CORETYPE={was}; `--openblas-coretype inherit` "
+                     "keeps it)." if was else "."), ""]
     if pins:
-        lines += ["OpenBLAS settings in this machine's environment, passed to every tool alike: "
+        lines += ["OpenBLAS settings the tools ran with, every tool alike: "
                   + ", ".join(f"`{k}={v}`" for k, v in sorted(pins.items()))
                   + (" (OpenBLAS runs its Haswell (AVX2) kernels whatever the CPU; PyTorch and JAX "
                      "multiply matrices with their own libraries, which it does not hold back)."
@@ -548,13 +552,16 @@ def main(argv=None):
     p.add_argument("--plot", action="store_true", help="also draw results/latest.png (matplotlib, deltaprop env)")
     p.add_argument("--name", default="latest", help="base name of the result files in benchmarks/results/")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one tool process")
-    p.add_argument("--openblas-coretype", default=None, metavar="CORE",
-                   help="set OPENBLAS_CORETYPE=CORE for every tool ('auto': unset it, so OpenBLAS picks its "
-                        "kernels for this CPU); default: the environment's, as it is")
+    p.add_argument("--openblas-coretype", default="inherit", metavar="CORE",
+                   help="the OPENBLAS_CORETYPE every tool runs with. 'inherit' (the default): the environment's, "
+                        "as it is (what a user with that setting gets); 'auto': unset, so OpenBLAS picks its "
+                        "kernels for this CPU, as PyTorch's and JAX's own libraries do; any other value: that "
+                        "core type")
     args = p.parse_args(argv)
+    inherited = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
     if args.openblas_coretype == "auto":
         os.environ.pop("OPENBLAS_CORETYPE", None)
-    elif args.openblas_coretype:
+    elif args.openblas_coretype != "inherit":
         os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
     started = time.perf_counter()
     workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
@@ -648,6 +655,7 @@ def main(argv=None):
         "raw_dir": str(raw.relative_to(ROOT)),
         "numba_prime_s": prime_s,
         "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
+        "openblas_env_inherited": inherited,
     }
     report["targets"] = targets(report)
     report["elapsed_s"] = time.perf_counter() - started

@@ -25,7 +25,8 @@ What makes it fast:
 * With plain SGD in float64, the update W -= lr dW is folded into BP4's product
   (alpha = -lr, beta = 1), which this BLAS rounds exactly as the reference's two steps.
 
-What each of these bought, measured with ``make bench``: benchmarks/results/latest.md.
+What each of these bought, measured with ``make bench``: the README's "Speed" section
+and the runs it quotes in benchmarks/results/.
 
 Agreement with the reference (what the tests check): the order of every operation is
 the reference's - sums in NumPy's pairwise order, constants in the network's dtype,
