@@ -318,6 +318,16 @@ def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workl
     return summary
 
 
+def _spread(s: dict, d: str, peer: str, digits: int, dash: str) -> str:
+    """' (least-greatest)' of the rounds' own ratios of ``d`` to ``peer``, or '' for one round or none."""
+    pr = (s.get("paired_ratios") or {}).get(d, {}).get(peer)
+    return f" ({pr['min']:.{digits}f}{dash}{pr['max']:.{digits}f})" if pr and len(pr["per_round"]) > 1 else ""
+
+
+def _openblas_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+
+
 def _by_round(runs: list[dict], entry: str, w: str) -> dict:
     """{round: value} of one entry's successful runs of workload ``w``."""
     return {r["round"]: r["result"]["value"] for r in runs
@@ -343,8 +353,7 @@ def targets(report: dict) -> list[dict]:
 
     def ratio_target(w, peer, limit, label):
         r = _ratio(summ[w], d, peer) if w in summ else None
-        pr = (summ[w].get("paired_ratios") or {}).get(d, {}).get(peer) if w in summ else None
-        spread = f" (rounds {pr['min']:.3f}-{pr['max']:.3f})" if pr and len(pr["per_round"]) > 1 else ""
+        spread = _spread(summ[w], d, peer, 3, "-").replace(" (", " (rounds ") if w in summ else ""
         add(w, f"<= {limit} x {label}" if limit != 1 else f"faster than {label}", r,
             r is not None and r <= limit if limit != 1 else r is not None and r < 1,
             f"{r:.3f} x{spread}" if r else "")
@@ -439,9 +448,7 @@ def markdown(report: dict) -> str:
             cells = []
             for p in peers:
                 c = s["ratios"].get(d, {}).get(p["id"])
-                pr = (s.get("paired_ratios") or {}).get(d, {}).get(p["id"])
-                spread = f" ({pr['min']:.2f}–{pr['max']:.2f})" if pr and len(pr["per_round"]) > 1 else ""
-                cells.append("—" if c is None else f"{c:.2f}{spread}")
+                cells.append("—" if c is None else f"{c:.2f}{_spread(s, d, p['id'], 2, '–')}")
             lines.append(f"| {w} | {d.split('-', 1)[1]} | " + " | ".join(cells) + " |")
     lines += ["", "Each cell: the ratio of the medians, and in brackets the least and greatest of the "
                   "rounds' own ratios (deltaprop's run and the peer's in the same round).", ""]
@@ -558,7 +565,7 @@ def main(argv=None):
                         "kernels for this CPU, as PyTorch's and JAX's own libraries do; any other value: that "
                         "core type")
     args = p.parse_args(argv)
-    inherited = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+    inherited = _openblas_env()
     if args.openblas_coretype == "auto":
         os.environ.pop("OPENBLAS_CORETYPE", None)
     elif args.openblas_coretype != "inherit":
@@ -654,7 +661,7 @@ def main(argv=None):
                  for x in runs],
         "raw_dir": str(raw.relative_to(ROOT)),
         "numba_prime_s": prime_s,
-        "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
+        "openblas_env": _openblas_env(),
         "openblas_env_inherited": inherited,
     }
     report["targets"] = targets(report)
