@@ -29,7 +29,7 @@ def test_layers_form_and_assignment():
     assert "parameters: 12" in net.summary()
 
 
-@given(case=networks())
+@given(case=networks(logits=True))
 @settings(max_examples=60, deadline=None)
 def test_batch_gradient_is_the_mean_of_per_example_gradients(case):
     net, X, Y = case
@@ -134,3 +134,89 @@ def test_optional_submodules_load_on_first_use_only():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         dp.nothing
+
+
+# -- every pairing of output activation and loss: exact, or refused when built ------------
+
+OUTPUTS = ["sigmoid", "relu", "tanh", "identity", "softmax", "leaky_relu"]
+LOSS_VARIANTS = ["quadratic", "binary_cross_entropy", "cross_entropy",
+                 {"name": "binary_cross_entropy", "from_logits": True}, {"name": "cross_entropy", "from_logits": True}]
+ACCEPTED = ({("quadratic", out) for out in OUTPUTS}
+            | {(loss, out) for loss in ("binary_cross_entropy", "cross_entropy") for out in ("sigmoid", "softmax")}
+            | {("binary_cross_entropy/logits", "identity"), ("cross_entropy/logits", "identity")})
+
+
+def _loss_key(loss):
+    return loss if isinstance(loss, str) else loss["name"] + "/logits"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("loss", LOSS_VARIANTS, ids=_loss_key)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_every_output_and_loss_is_exact_or_refused_when_built(output, loss, dtype):
+    key = (_loss_key(loss), output)
+    build = lambda: dp.Network([2, 6, 3], activation="tanh", output_activation=output, loss=loss,  # noqa: E731
+                               dtype=dtype, seed=1)
+    if key not in ACCEPTED:
+        with pytest.raises(dp.ValidationError, match=r"Pairings that work: quadratic with any output activation"):
+            build()
+        return
+    net = build()
+    X, y = dp.data.blobs(120, centers=3, noise=0.6, seed=2, dtype=dtype)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    Y = dp.one_hot(y, 3, dtype=dtype)
+    report = dp.gradcheck(net.astype("float64"), X[:5].astype(np.float64), Y[:5].astype(np.float64))
+    assert report.passed and report.max_rel_error < 1e-6, str(report)
+    before = net.loss(X, Y)
+    net.fit(X, Y, epochs=40, batch_size=16, optimizer=dp.Adam(lr=0.02), seed=0, verbose=0)
+    assert net.loss(X, Y) < 0.7 * before
+    assert net.evaluate(X, Y)["accuracy"] > 0.55          # chance: 1/3
+
+
+def test_the_refusal_says_what_fits_and_names_from_logits():
+    with pytest.raises(dp.ValidationError, match=r"loss='binary_cross_entropy' needs probabilities .* 'tanh'.*"
+                                                 r"BinaryCrossEntropy\(from_logits=True\) with output_activation="
+                                                 r"'identity', as PyTorch's BCEWithLogitsLoss"):
+        dp.Network([4, 5, 3], activation="tanh", output_activation="tanh", loss="binary_cross_entropy")
+    with pytest.raises(dp.ValidationError, match=r"CrossEntropy\(from_logits=True\).*CrossEntropyLoss"):
+        dp.Network([4, 5, 3], output_activation="identity", loss="cross_entropy")
+    with pytest.raises(dp.ValidationError, match=r"takes the logits z\^L of an identity output.* 'relu'"):
+        dp.Network([4, 3], output_activation="relu", loss=dp.losses.CrossEntropy(from_logits=True))
+    with pytest.raises(dp.ValidationError, match=r"softmax over a single unit is always 1"):
+        dp.Network([4, 1], output_activation="softmax")
+    with pytest.raises(dp.ValidationError, match=r"cross_entropy' needs at least 2 outputs"):
+        dp.Network([4, 1], output_activation="sigmoid", loss="cross_entropy")
+
+
+def test_from_logits_defaults_to_an_identity_output_and_gives_probabilities():
+    logits = dp.Network([3, 4, 3], loss=dp.losses.CrossEntropy(from_logits=True), seed=0)
+    probs = dp.Network([3, 4, 3], loss="cross_entropy", seed=0)     # same seed: the same weights
+    assert logits.layers[-1].activation.name == "identity" and logits.fused
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    np.testing.assert_allclose(logits.predict_proba(X), probs.predict(X), rtol=1e-13)
+    np.testing.assert_array_equal(logits.predict_classes(X), probs.predict_classes(X))
+    assert logits.loss(X, y) == pytest.approx(probs.loss(X, y), rel=1e-13)
+    for (dW, db), (dW2, db2) in zip(logits.gradients(X, y), probs.gradients(X, y)):
+        np.testing.assert_allclose(dW, dW2, rtol=1e-12, atol=1e-15)
+    binary = dp.Network([3, 1], loss=dp.losses.BinaryCrossEntropy(from_logits=True), seed=0)
+    sig = dp.Network([3, 1], loss="binary_cross_entropy", seed=0)
+    np.testing.assert_allclose(binary.predict_proba(X), sig.predict(X), rtol=1e-13)
+    np.testing.assert_array_equal(binary.predict_classes(X), sig.predict_classes(X))
+    # huge logits: no overflow, no log(0)
+    assert np.isfinite(dp.losses.BinaryCrossEntropy(from_logits=True)(np.array([[800.0, -800.0]]),
+                                                                       np.array([[0.0, 1.0]])))
+
+
+def test_predict_classes_and_proba():
+    net = dp.Network([2, 3], loss="cross_entropy", seed=0)
+    X = np.array([[0.5, -1.0], [2.0, 1.0]])
+    P = net.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(net.predict_classes(X), P.argmax(axis=1))
+    assert net.predict_classes(X).dtype.kind == "i"
+    with pytest.raises(dp.ValidationError, match=r"predict_proba needs outputs that are probabilities; .* "
+                                                 r"sigmoid outputs were trained on the quadratic cost"):
+        dp.Network([2, 3], seed=0).predict_proba(X)
+    with pytest.raises(dp.ValidationError, match=r"predict_classes is for classifiers; .*regression"):
+        dp.Network([2, 1], output_activation="identity", seed=0).predict_classes(X)

@@ -137,7 +137,7 @@ class NumpyEngine(Engine):
                 opt.step(net.params())                     # w -> w - eta dC/dw (for plain SGD)
                 cost += c
                 if net.is_classifier:
-                    correct += int(np.sum(net.classes(A.T) == net.classes(Yb.T)))
+                    correct += int(np.sum(net.classes(A.T) == net.target_classes(Yb.T)))
         return Block(cost, correct)
 
 
@@ -165,6 +165,8 @@ class NumbaEngine(Engine):
                 return f"layer {i} has a custom activation {act!r}"
         if type(net.loss_fn) is not losses.LOSSES.get(net.loss_fn.name):
             return f"the loss {net.loss_fn!r} is custom"
+        if net.loss_fn.from_logits:
+            return "its loss takes logits (from_logits=True), which only the NumPy engine computes"
         if type(optimizer) not in (SGD, Adam):
             return f"the optimizer {type(optimizer).__name__} is not dp.SGD or dp.Adam themselves"
         if net.has_dropout:

@@ -48,7 +48,9 @@ from .network import Network
 #: The name every deltaprop file carries in ``header["format"]``.
 FORMAT = "deltaprop"
 #: The newest format version this library writes and reads (it reads every older one).
-FORMAT_VERSION = 1
+#: Version 2 allows a loss with parameters (``{"name": ..., "from_logits": true}``); a file
+#: that needs nothing of it is written as version 1, which every deltaprop reads.
+FORMAT_VERSION = 2
 #: What ``header["kind"]`` may be.
 KINDS = ("model", "checkpoint")
 #: The prefix of the training arrays of a checkpoint inside the file.
@@ -92,7 +94,9 @@ def network_header(net: Network) -> dict:
     if losses.LOSSES.get(net.loss_fn.name) is not type(net.loss_fn):
         raise ValidationError(f"The loss {net.loss_fn!r} cannot be saved: {net.loss_fn.name!r} is not the name "
                               "it is registered under in deltaprop.losses.LOSSES.")
-    return {"dtype": net.dtype.name, "loss": net.loss_fn.name, "layers": layers}
+    config = net.loss_fn.config()
+    # a bare name when the loss has no parameters: what format version 1 reads
+    return {"dtype": net.dtype.name, "loss": config["name"] if len(config) == 1 else config, "layers": layers}
 
 
 def network_arrays(net: Network) -> dict[str, np.ndarray]:
@@ -271,13 +275,14 @@ def _write(path, net, kind, metadata, training, extra_arrays, compress) -> Path:
         raise DeltapropTypeError(f"The 'metadata' argument must be a dict (or None). "
                                  f"Got {type(metadata).__name__} instead.")
     _archive.check_json(dict(metadata), "metadata")
+    spec = network_header(net)
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if isinstance(spec["loss"], str) else 2,
         "library_version": library_version(),
         "kind": kind,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "network": network_header(net),
+        "network": spec,
         "metadata": dict(metadata),
     }
     if training is not None:
@@ -331,9 +336,7 @@ def _parse_network(header: Mapping) -> dict:
                          if keys - _NETWORK_KEYS else "") + ".")
     if spec["dtype"] not in ("float64", "float32"):
         raise DataError(f"{where}['dtype'] must be 'float64' or 'float32'. Got {spec['dtype']!r:.40}.")
-    if spec["loss"] not in losses.LOSSES:
-        raise DataError(f"{where}['loss'] is {spec['loss']!r:.40}, which this deltaprop does not know. "
-                        f"{did_you_mean(str(spec['loss']), losses.LOSSES)}")
+    loss = _parse_loss(spec["loss"], f"{where}['loss']")
     layers = spec["layers"]
     if not isinstance(layers, list) or not layers:
         raise DataError(f"{where}['layers'] must be a non-empty list. Got {layers!r:.60}.")
@@ -372,4 +375,23 @@ def _parse_network(header: Mapping) -> dict:
                             f"{parsed[-1]['n_out']}: consecutive layers must chain.")
         parsed.append({"n_in": layer["n_in"], "n_out": layer["n_out"], "activation": dict(config),
                        "fixed_bias": layer["fixed_bias"], "dropout": float(dropout)})
-    return {"dtype": spec["dtype"], "loss": spec["loss"], "layers": parsed}
+    return {"dtype": spec["dtype"], "loss": loss, "layers": parsed}
+
+
+def _parse_loss(value, where: str):
+    """A loss entry: a registered name, or (format version 2) ``{"name": ..., "from_logits": true}``."""
+    config = value if isinstance(value, dict) else {"name": value}
+    name = config.get("name")
+    if not isinstance(name, str) or set(config) - {"name", "from_logits"}:
+        raise DataError(f"{where} must be a loss name such as 'quadratic', or an object with a 'name' "
+                        f"(and 'from_logits'). Got {value!r:.60}.")
+    if name not in losses.LOSSES:
+        raise DataError(f"{where} is {name!r:.40}, which this deltaprop does not know. "
+                        f"{did_you_mean(name, losses.LOSSES)}")
+    if type(config.get("from_logits", False)) is not bool:
+        raise DataError(f"{where}['from_logits'] must be true or false. Got {config['from_logits']!r:.40}.")
+    try:
+        losses.get(dict(config))
+    except (DeltapropError, TypeError) as e:
+        raise DataError(f"{where} {value!r:.60} does not build a loss: {e}") from None
+    return value

@@ -63,6 +63,9 @@ class Dense:
         self.n_in = check_positive_int("n_in", n_in)
         self.n_out = check_positive_int("n_out", n_out)
         self.activation = activations.get(activation)
+        if self.activation.name == "softmax" and self.n_out == 1:
+            raise ValidationError("softmax over a single unit is always 1 (its gradient is 0): Dense(..., 1, "
+                                  "activation='softmax') cannot learn. Use 'sigmoid' for a single output.")
         self.dtype = as_dtype(dtype)
         self.fixed_bias = bool(fixed_bias)
         self.dropout = check_real("dropout", dropout, low=0, high=1, high_open=True)

@@ -8,6 +8,14 @@ w -> w - (eta/m) sum_x dC_x/dw.
 Arrays are ``(n_outputs, batch)``, one example per column; ``Y`` is already one-hot
 (or a column of targets) here: :meth:`Loss.targets` turns the user's rows or integer
 labels into that form at the network's boundary.
+
+Which output activation a loss may follow is the loss's to say (:meth:`Loss.check_output`,
+called when a network is built): the quadratic cost fits any output; the two
+cross-entropies need probabilities from the output layer (sigmoid for
+``binary_cross_entropy``, softmax for ``cross_entropy``) or, with ``from_logits=True``,
+an identity output whose z^L they turn into probabilities themselves (PyTorch's
+``BCEWithLogitsLoss`` and ``CrossEntropyLoss``, Keras' ``from_logits=True``). Any other
+pairing would take the log of something that is not a probability, and is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +24,13 @@ import numbers
 
 import numpy as np
 
+from . import activations
 from .errors import DeltapropTypeError, ShapeError, ValidationError, unknown_name
+
+#: Every pairing of output activation and loss that is exact, for messages.
+PAIRINGS = ("quadratic with any output activation; binary_cross_entropy and cross_entropy with sigmoid or "
+            "softmax outputs (exact fused pairs: sigmoid with binary_cross_entropy, softmax with cross_entropy); "
+            "either cross-entropy with from_logits=True after an identity output")
 
 
 class Loss:
@@ -25,6 +39,8 @@ class Loss:
     name: str = ""
     #: Name of the output activation with which delta^L = (a - y)/n exactly, if any.
     fused_with: str | None = None
+    #: True when the network's outputs are logits z^L that this loss turns into probabilities.
+    from_logits: bool = False
 
     def __call__(self, A: np.ndarray, Y: np.ndarray) -> float:
         """C = 1/n sum_x C_x for a batch of n columns."""
@@ -44,6 +60,18 @@ class Loss:
 
     def check_targets(self, Y: np.ndarray) -> None:
         """Raise if targets (columns, network dtype) are outside this loss's domain."""
+
+    def check_output(self, activation: str, n_out: int) -> None:
+        """Raise unless this loss is exact after an output layer of ``n_out`` ``activation`` units."""
+
+    def probabilities(self, A: np.ndarray) -> np.ndarray:
+        """The class probabilities the outputs ``A`` (columns) stand for: A itself, or
+        sigma(z) / softmax(z) of logits."""
+        return A
+
+    def config(self) -> dict:
+        """What :func:`get` needs to rebuild this loss (used by save/load)."""
+        return {"name": self.name, **({"from_logits": True} if self.from_logits else {})}
 
     def targets(self, Y: object, n_out: int, dtype: np.dtype, *, name: str = "Y") -> np.ndarray:
         """The user's targets as ``(n, n_out)`` rows in ``dtype``.
@@ -79,13 +107,13 @@ class Loss:
         return Y
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({'from_logits=True' if self.from_logits else ''})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
+        return type(other) is type(self) and other.from_logits == self.from_logits
 
     def __hash__(self) -> int:
-        return hash(type(self))
+        return hash((type(self), self.from_logits))
 
 
 class Quadratic(Loss):
@@ -108,23 +136,71 @@ def _log_clipped(A: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(A, np.finfo(A.dtype).tiny))
 
 
-class BinaryCrossEntropy(Loss):
+class _CrossEntropyBase(Loss):
+    """What the two cross-entropies share: probabilities after ``fused_with``, or logits."""
+
+    probability_output = ""      # the output activation that yields probabilities
+
+    def __init__(self, from_logits: bool = False):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise DeltapropTypeError(f"The 'from_logits' argument must be True or False. Got {from_logits!r} instead.")
+        self.from_logits = bool(from_logits)
+        # delta^L = (p - y)/n exactly after this output: the probabilities, or the logits' identity
+        self.fused_with = "identity" if self.from_logits else self.probability_output
+
+    def check_output(self, activation, n_out):
+        # sigmoid and softmax outputs lie in (0, 1): the log is defined and the unfused
+        # BP1 (grad_a C through sigma') is exact too; any other output is not a probability
+        if activation == self.fused_with or (not self.from_logits and activation in ("sigmoid", "softmax")):
+            return
+        if self.from_logits:
+            raise ValidationError(
+                f"loss={self!r} takes the logits z^L of an identity output and forms the probabilities itself; "
+                f"the output layer here is {activation!r}. Use output_activation='identity' (or "
+                f"loss={self.name!r} with output_activation={self.probability_output!r}). Pairings that work: "
+                f"{PAIRINGS}.")
+        logits = (f" For an output layer without activation (logits), use loss=dp.losses.{type(self).__name__}"
+                  f"(from_logits=True) with output_activation='identity', as PyTorch's "
+                  f"{'BCEWithLogitsLoss' if self.name == 'binary_cross_entropy' else 'CrossEntropyLoss'} "
+                  "and Keras' from_logits=True do.")
+        raise ValidationError(
+            f"loss={self.name!r} needs probabilities from the output layer, output_activation="
+            f"{self.probability_output!r} (or {'softmax' if self.probability_output == 'sigmoid' else 'sigmoid'}); "
+            f"the output layer here is {activation!r}, whose outputs are not "
+            f"probabilities, so the cost and its gradient would be wrong.{logits} Pairings that work: {PAIRINGS}.")
+
+
+class BinaryCrossEntropy(_CrossEntropyBase):
     """C_x = -sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)];  targets in [0, 1].
 
     grad_a C = (a - y) / (a (1 - a)) / n. With a sigmoid output, sigma'(z) = a (1 - a)
     cancels that denominator exactly, so delta^L = (a - y)/n: the fused form the
-    network uses then, which also never divides by a saturated a (1 - a) = 0.
+    network uses, which also never divides by a saturated a (1 - a) = 0.
+
+    With ``from_logits=True`` the outputs are the logits z (an identity output layer)
+    and a = sigma(z) is formed here: C_x = sum_j [log(1 + e^{z_j}) - y_j z_j], written
+    without overflow, and delta^L = (sigma(z) - y)/n, the same fused form.
     """
 
     name = "binary_cross_entropy"
-    fused_with = "sigmoid"
+    probability_output = "sigmoid"
 
     def per_example(self, A, Y):
+        if self.from_logits:    # softplus(z) - y z = -[y log sigma(z) + (1 - y) log(1 - sigma(z))]
+            return (np.logaddexp(0.0, A).astype(A.dtype, copy=False) - Y * A).sum(axis=0)
         return -(Y * _log_clipped(A) + (1.0 - Y) * _log_clipped(1.0 - A)).sum(axis=0)
 
     def grad(self, A, Y):
+        if self.from_logits:
+            return self.delta(A, Y)
         tiny = np.finfo(A.dtype).tiny
         return (A - Y) / np.maximum(A * (1.0 - A), tiny) / A.shape[1]
+
+    def delta(self, A, Y):
+        return (self.probabilities(A) - Y) / A.shape[1]
+
+    def probabilities(self, A):
+        return activations.Sigmoid()(A) if self.from_logits else A
 
     def check_targets(self, Y):
         if Y.size and (Y.min() < 0 or Y.max() > 1):
@@ -133,23 +209,46 @@ class BinaryCrossEntropy(Loss):
             )
 
 
-class CrossEntropy(Loss):
+class CrossEntropy(_CrossEntropyBase):
     """C_x = -sum_j y_j log a_j, for a probability vector y (one-hot, or soft labels).
 
     grad_a C = -(y / a)/n. With a softmax output the Jacobian product gives
     J^T grad_a C = a (.) (-y/a + sum_k y_k) = a - y (as sum_k y_k = 1), so delta^L =
-    (a - y)/n exactly: the fused form the network uses then.
+    (a - y)/n exactly: the fused form the network uses.
+
+    With ``from_logits=True`` the outputs are the logits z (an identity output layer):
+    C_x = -sum_j y_j log softmax(z)_j with log softmax(z) = z - max z - log sum e^{z - max z}
+    (no overflow, no log of 0), and delta^L = (softmax(z) - y)/n.
     """
 
     name = "cross_entropy"
-    fused_with = "softmax"
+    probability_output = "softmax"
 
     def per_example(self, A, Y):
+        if self.from_logits:
+            shifted = A - A.max(axis=0, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+            return -(Y * log_p).sum(axis=0)
         return -(Y * _log_clipped(A)).sum(axis=0)
 
     def grad(self, A, Y):
+        if self.from_logits:
+            return self.delta(A, Y)
         tiny = np.finfo(A.dtype).tiny
         return -Y / np.maximum(A, tiny) / A.shape[1]
+
+    def delta(self, A, Y):
+        return (self.probabilities(A) - Y) / A.shape[1]
+
+    def probabilities(self, A):
+        return activations.Softmax()(A) if self.from_logits else A
+
+    def check_output(self, activation, n_out):
+        super().check_output(activation, n_out)
+        if n_out < 2:
+            raise ValidationError(
+                f"loss='cross_entropy' needs at least 2 outputs (one per class); this network has {n_out}. "
+                "For two classes with one output use loss='binary_cross_entropy' and a sigmoid output.")
 
     def check_targets(self, Y):
         if Y.size == 0:
@@ -200,10 +299,21 @@ def one_hot(labels: object, n_classes: int, *, dtype: object = np.float64, name:
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (Quadratic, BinaryCrossEntropy, CrossEntropy)}
 
 
-def get(loss: str | Loss) -> Loss:
-    """A :class:`Loss` from its name or an instance (returned as is)."""
+def get(loss: str | Loss | dict) -> Loss:
+    """A :class:`Loss` from its name, a config dict (as :meth:`Loss.config` gives), or an
+    instance (returned as is).
+
+    >>> get("cross_entropy"), get({"name": "cross_entropy", "from_logits": True})
+    (CrossEntropy(), CrossEntropy(from_logits=True))
+    """
     if isinstance(loss, Loss):
         return loss
+    if isinstance(loss, dict):
+        config = dict(loss)
+        name = config.pop("name", None)
+        if not isinstance(name, str) or name not in LOSSES:
+            raise unknown_name("loss", name, LOSSES)
+        return LOSSES[name](**config)
     if not isinstance(loss, str):
         raise DeltapropTypeError(
             f"The 'loss' argument must be a name such as 'quadratic' or a Loss. Got {type(loss).__name__} {loss!r} instead."

@@ -27,9 +27,12 @@ class Network:
             or a list of :class:`Dense` layers whose sizes chain.
         activation: hidden-layer activation for the sizes form.
         output_activation: output activation for the sizes form; by default softmax
-            for ``cross_entropy``, sigmoid for ``binary_cross_entropy``, and
-            ``activation`` otherwise.
-        loss: ``"quadratic"`` (default), ``"binary_cross_entropy"`` or ``"cross_entropy"``.
+            for ``cross_entropy``, sigmoid for ``binary_cross_entropy``, identity for
+            either with ``from_logits=True``, and ``activation`` otherwise.
+        loss: ``"quadratic"`` (default), ``"binary_cross_entropy"`` or ``"cross_entropy"``,
+            or a Loss such as ``dp.losses.CrossEntropy(from_logits=True)``. The loss must
+            fit the output activation (see :meth:`deltaprop.losses.Loss.check_output`):
+            a pairing that would not be exact is refused here.
         init: weight-drawing scheme for the sizes form (see :mod:`deltaprop.initializers`).
         dropout: for the sizes form, the dropout probability of every hidden layer's
             outputs during training (see :class:`Dense`); the output layer has none.
@@ -71,6 +74,7 @@ class Network:
                 f"The output layer cannot have dropout (it has dropout={self.layers[-1].dropout}): the cost "
                 "compares its outputs with the targets. Put dropout on hidden layers."
             )
+        self.loss_fn.check_output(self.layers[-1].activation.name, self.n_out)
 
     def _from_sizes(self, sizes, activation, output_activation, init, dropout, dtype):
         if len(sizes) < 2:
@@ -78,9 +82,8 @@ class Network:
         for i, n in enumerate(sizes):
             if n < 1:
                 raise ValidationError(f"Every layer size must be >= 1. Got {n} at position {i} of {sizes}.")
-        if output_activation is None:
-            output_activation = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
-                self.loss_fn.name, activation)
+        if output_activation is None:      # the output the loss pairs with exactly, if it has one
+            output_activation = self.loss_fn.fused_with or activation
         acts = [activation] * (len(sizes) - 2) + [output_activation]
         drops = [dropout] * (len(sizes) - 2) + [0.0]
         return [Dense(n_in, n_out, act, init=init, dropout=p, seed=self.rng, dtype=dtype)
@@ -256,12 +259,48 @@ class Network:
         """Loss and, for classifiers, accuracy of outputs ``A`` against targets ``Y`` (both rows)."""
         result = {"loss": self.loss_fn(A.T, Y.T)}
         if self.is_classifier:
-            result["accuracy"] = float(np.mean(self.classes(A) == self.classes(Y)))
+            result["accuracy"] = float(np.mean(self.classes(A) == self.target_classes(Y)))
         return result
 
     def classes(self, A: np.ndarray) -> np.ndarray:
-        """Class index of each row: argmax over outputs, or a > 1/2 for a single output."""
-        return (A[:, 0] > 0.5).astype(np.intp) if A.shape[1] == 1 else A.argmax(axis=1)
+        """Class index of each row of outputs ``A``: argmax over outputs, or for a single
+        output a > 1/2 (z > 0 for logits, the same decision)."""
+        if A.shape[1] == 1:
+            return (A[:, 0] > (0.0 if self.loss_fn.from_logits else 0.5)).astype(np.intp)
+        return A.argmax(axis=1)
+
+    @staticmethod
+    def target_classes(Y: np.ndarray) -> np.ndarray:
+        """Class index of each row of targets ``Y``: argmax, or y > 1/2 for a single column."""
+        return (Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+    def predict_classes(self, X, *, batch_size: int = 1024) -> np.ndarray:
+        """The class index of each row of ``X`` (a classifier's labels): ``(n, n_in) -> (n,)`` int."""
+        self._check_classifier("predict_classes")
+        return self.classes(self.predict(X, batch_size=batch_size))
+
+    def predict_proba(self, X, *, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities for each row of ``X``: ``(n, n_in) -> (n, n_out)``.
+
+        For softmax + cross-entropy and sigmoid + binary cross-entropy the outputs are the
+        probabilities; for a ``from_logits`` loss they are softmax(z) or sigma(z) of the
+        outputs. A network trained on another cost (the quadratic) has outputs that are
+        not probabilities, and is refused.
+        """
+        self._check_classifier("predict_proba")
+        if self.loss_fn.fused_with is None:
+            raise ValidationError(
+                f"predict_proba needs outputs that are probabilities; this network's "
+                f"{self.layers[-1].activation.name} outputs were trained on the {self.loss_fn.name} cost, so they are "
+                "not. Use predict() for the output activations or predict_classes() for the labels (or train with "
+                "loss='cross_entropy', or 'binary_cross_entropy' for one output).")
+        return self.loss_fn.probabilities(self.predict(X, batch_size=batch_size).T).T
+
+    def _check_classifier(self, what: str) -> None:
+        if not self.is_classifier:
+            raise ValidationError(f"{what} is for classifiers; this network has {self.n_out} "
+                                  f"{self.layers[-1].activation.name} output with the {self.loss_fn.name} cost "
+                                  "(a regression). Use predict().")
 
     def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *, validation_data=None,
             validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
@@ -305,12 +344,14 @@ class Network:
 
     def __repr__(self) -> str:
         dt = "" if self.dtype == np.float64 else f", dtype='{self.dtype.name}'"
-        return f"Network([{', '.join(map(repr, self.layers))}], loss={self.loss_fn.name!r}{dt})"
+        loss = repr(self.loss_fn.name) if not self.loss_fn.from_logits else f"dp.losses.{self.loss_fn!r}"
+        return f"Network([{', '.join(map(repr, self.layers))}], loss={loss}{dt})"
 
     def summary(self) -> str:
         """A table of layers, shapes and parameter counts."""
         rows = [f"{'layer':<7}{'shape of W':<14}{'activation':<13}{'params':>8}"]
         for i, layer in enumerate(self.layers):
             rows.append(f"{i:<7}{str(layer.W.shape):<14}{layer.activation.name:<13}{layer.n_params:>8}")
-        rows.append(f"loss: {self.loss_fn.name}   dtype: {self.dtype.name}   parameters: {self.n_params}")
+        loss = self.loss_fn.name + (" (from logits)" if self.loss_fn.from_logits else "")
+        rows.append(f"loss: {loss}   dtype: {self.dtype.name}   parameters: {self.n_params}")
         return "\n".join(rows)
