@@ -317,7 +317,7 @@ def test_files_that_are_not_ours(tmp_path):
     np.savez(tmp_path / "plain.npz", W1=np.zeros(2))
     craft(tmp_path / "other.zip", {"readme.txt": b"hi"})
     cases = {
-        tmp_path / "missing": r"Cannot read '.*missing': no such file\.",
+        tmp_path / "missing": r"Cannot read '.*missing': No such file or directory\.",
         tmp_path: r"it is a directory, not a file",
         tmp_path / "empty": r"the file is empty \(0 bytes\)",
         tmp_path / "text": r"it is not a deltaprop file: it is not a ZIP archive",

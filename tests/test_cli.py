@@ -112,7 +112,7 @@ def test_gradcheck_command(capsys, tmp_path):
     (["train", "--dataset", "moons", "--hidden", "8,x", "--verbose", "0"], 2, "--hidden must be whole numbers"),
     (["train", "--verbose", "0"], 2, "either --dataset NAME or --csv FILE"),
     (["train", "--csv", "missing.csv", "--verbose", "0"], 3, "missing.csv"),
-    (["evaluate", "missing.dpz", "--dataset", "mnist"], 3, "no such file"),
+    (["evaluate", "missing.dpz", "--dataset", "mnist"], 3, "No such file or directory"),
     (["train", "--dataset", "xor", "--hidden", "", "--lr", "1e300", "--activation", "identity",
       "--output-activation", "identity", "--epochs", "3", "--verbose", "0"], 4, "diverged in epoch 1"),
     (["train", "--resume", "--verbose", "0", "--dataset", "xor"], 2, "--resume without a path needs --checkpoint-dir"),

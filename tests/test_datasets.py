@@ -174,8 +174,9 @@ def test_errors_name_the_file(tmp_path):
 
 
 def test_missing_file_and_wrong_arguments(tmp_path):
-    with pytest.raises(DataError, match=r"Cannot read IDX file .*nowhere\.idx.*No such file"):
+    with pytest.raises(DataError, match=r"Cannot read IDX file .*nowhere\.idx.*No such file") as e:
         read_idx(tmp_path / "nowhere.idx")
+    assert isinstance(e.value, FileNotFoundError) and e.value.filename == str(tmp_path / "nowhere.idx")
     with pytest.raises(DeltapropTypeError, match=r"io\.BytesIO"):
         read_idx(header(0x08, 1) + b"\x00")
     with pytest.raises(DeltapropTypeError, match=r"path or a binary file object\. Got int 3"):
@@ -886,9 +887,10 @@ def test_csv_ambiguous_target_name():
 
 
 def test_csv_source_errors(tmp_path):
-    with pytest.raises(DataError, match=r"Cannot read CSV file '.*nowhere\.csv': No such file or directory"):
+    with pytest.raises(DataError, match=r"Cannot read CSV file '.*nowhere\.csv': No such file or directory") as e:
         load_csv(tmp_path / "nowhere.csv")
-    with pytest.raises(DataError, match=r"Cannot read CSV file .*: Is a directory"):
+    assert isinstance(e.value, FileNotFoundError)
+    with pytest.raises(DataError, match=r"Cannot read CSV file .*: it is a directory, not a file"):
         load_csv(tmp_path)
     with pytest.raises(DeltapropTypeError, match=r"Got bytes; wrap text held in memory in io\.StringIO"):
         load_csv(b"a,b\n1,2\n")
@@ -1049,7 +1051,8 @@ def test_save_csv_is_atomic(tmp_path, monkeypatch):
     (lambda p: save_csv(p, [1], delimiter="ab"), ValidationError, r"'delimiter' argument must be one character"),
     (lambda p: save_csv(3, [1]), DeltapropTypeError, r"'path' argument must be a file path or a text file object\. "
                                                       r"Got int 3"),
-    (lambda p: save_csv(p.parent / "no-such-dir" / "x.csv", [1]), DataError, r"Cannot write '.*x\.csv': No such file"),
+    (lambda p: save_csv(p.parent / "no-such-dir" / "x.csv", [1]), DataError,
+     r"Cannot write '.*x\.csv': the directory '.*no-such-dir' does not exist"),
 ])
 def test_save_csv_errors(tmp_path, call, error, match):
     with pytest.raises(error, match=match):

@@ -159,7 +159,7 @@ def test_bad_csv_logs_are_data_errors_naming_the_place(tmp_path, text, message):
 
 
 def test_a_missing_log_is_a_data_error(tmp_path):
-    with pytest.raises(dp.DataError, match="does not exist"):
+    with pytest.raises(dp.DataError, match="No such file or directory"):
         plotting.plot_learning_curves(tmp_path / "nope.csv")
 
 

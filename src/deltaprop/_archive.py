@@ -36,16 +36,11 @@ either the old file or the new one at ``path``, plus at worst a temporary that
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import numbers
 import os
 import re
-import secrets
-import stat
 import struct
-import time
 import tokenize
 import zipfile
 import zlib
@@ -54,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import as_path, atomic_open, is_temporary, open_for_reading, remove_stale_temporaries  # noqa: F401
 from .errors import DataError, DeltapropTypeError, ValidationError
 
 #: The member holding the JSON header.
@@ -88,64 +84,6 @@ _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error, K
            OverflowError, RuntimeError, OSError, SyntaxError, tokenize.TokenError)
 
 
-# -- names of temporaries -------------------------------------------------------------
-
-def is_temporary(path_or_name: str | os.PathLike) -> bool:
-    """True for the name of a temporary that :func:`write` creates (finished or not).
-
-    >>> is_temporary(".model.dpz.tmp-4242-0a1b2c3d"), is_temporary("model.dpz")
-    (True, False)
-    """
-    return _TEMPORARY.fullmatch(Path(os.fspath(path_or_name)).name) is not None
-
-
-def remove_stale_temporaries(directory: str | os.PathLike, *, older_than_s: float = 3600.0) -> list[Path]:
-    """Delete the temporaries in ``directory`` last modified at least ``older_than_s`` ago.
-
-    A temporary is what an interrupted :func:`write` leaves (a process killed between
-    creating it and renaming it). Only regular files whose names :func:`is_temporary`
-    recognises are touched. The default hour spares a save still in progress;
-    ``older_than_s=0`` removes every temporary. A temporary whose writer (the process
-    id in its name) no longer runs on this machine is removed whatever its age: that
-    save can never finish. (A directory shared by several machines breaks that rule:
-    there, another machine's save in progress looks dead; keep such folders per machine.)
-    Returns the removed paths, sorted.
-    """
-    folder = _as_path(directory, "directory")
-    if isinstance(older_than_s, bool) or not isinstance(older_than_s, numbers.Real) \
-            or not math.isfinite(older_than_s) or older_than_s < 0:
-        raise ValidationError(f"The 'older_than_s' argument must be a finite number of seconds >= 0. "
-                              f"Got {older_than_s!r} instead.")
-    if not folder.is_dir():
-        raise DataError(f"Cannot clean '{folder}': it is not a directory" +
-                        (" (no such directory)." if not folder.exists() else "."))
-    cutoff = time.time() - float(older_than_s)
-    removed = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
-                continue
-            with contextlib.suppress(FileNotFoundError):  # another cleaner got there first
-                if entry.stat(follow_symlinks=False).st_mtime <= cutoff or not _writer_alive(entry.name):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return sorted(removed)
-
-
-def _writer_alive(name: str) -> bool:
-    """Whether the process that created the temporary ``name`` still runs (on this machine)."""
-    pid = int(name.rsplit(".tmp-", 1)[1].split("-")[0])
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)           # signal 0: only asks whether the process exists
-    except (ProcessLookupError, OverflowError):  # no such process (or no such pid at all)
-        return False
-    except (PermissionError, OSError):
-        return True               # it exists (another user's), or we cannot tell: spare it
-    return True
-
-
 # -- writing ----------------------------------------------------------------------------
 
 def write(path: str | os.PathLike, header: Mapping, arrays: Mapping[str, np.ndarray], *,
@@ -162,7 +100,7 @@ def write(path: str | os.PathLike, header: Mapping, arrays: Mapping[str, np.ndar
     that (a full disk, an interrupt), the temporary is removed and the file that was
     at ``path`` is untouched.
     """
-    path = _as_path(path, "path")
+    path = as_path(path, "path")
     if not isinstance(header, Mapping):
         raise DeltapropTypeError(f"The 'header' argument must be a dict. Got {type(header).__name__} instead.")
     if "arrays" in header:
@@ -176,25 +114,15 @@ def write(path: str | os.PathLike, header: Mapping, arrays: Mapping[str, np.ndar
     if len(blob) > MAX_HEADER_BYTES:
         raise ValidationError(f"The header would take {len(blob)} bytes of JSON, more than the "
                               f"{MAX_HEADER_BYTES} a file may hold; store large data as arrays.")
-    _check_target(path)
-
-    tmp, fd = _create_temporary(path)
+    if path.is_dir():
+        raise DataError(f"Cannot write '{path}': it is a directory; give a file name inside it.")
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    try:
-        with open(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=method) as zf:
-                zf.writestr(HEADER, blob)
-                for name, arr in prepared.items():
-                    with zf.open(name + ".npy", "w", force_zip64=arr.nbytes > 2**30) as member:
-                        np.lib.format.write_array(member, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())        # the data is on disk before the name points at it
-        os.replace(tmp, path)           # atomic: readers see the old file or the new one
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)       # and the rename itself survives a power cut
+    with atomic_open(path, "wb") as f:
+        with zipfile.ZipFile(f, "w", compression=method) as zf:
+            zf.writestr(HEADER, blob)
+            for name, arr in prepared.items():
+                with zf.open(name + ".npy", "w", force_zip64=arr.nbytes > 2**30) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
     return path
 
 
@@ -264,46 +192,6 @@ def _prepare_arrays(arrays: Mapping) -> dict[str, np.ndarray]:
     return prepared
 
 
-def _check_target(path: Path) -> None:
-    if path.is_dir():
-        raise DataError(f"Cannot write '{path}': it is a directory; give a file name inside it.")
-    if not path.parent.is_dir():
-        raise DataError(f"Cannot write '{path}': the directory '{path.parent}' does not exist.")
-    if is_temporary(path):
-        raise ValidationError(f"Cannot write '{path}': names like it are reserved for the temporaries of "
-                              "interrupted saves. Choose another file name.")
-
-
-def _create_temporary(path: Path) -> tuple[Path, int]:
-    # The random suffix only makes the name unique (O_EXCL makes creation safe); it
-    # does not touch any result, so it need not come from a seeded Generator.
-    stem = path.name[:200]
-    for _ in range(100):
-        tmp = path.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        # A file replaced in place keeps its permission bits (a private 0600 stays private).
-        with contextlib.suppress(OSError, AttributeError):
-            os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
-        return tmp, fd
-    raise DataError(f"Cannot create a temporary file beside '{path}' (100 names taken).")  # pragma: no cover
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:              # Windows cannot open a directory; its rename is durable enough
-        return
-    try:
-        os.fsync(fd)
-    except OSError:              # some filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
 # -- reading ----------------------------------------------------------------------------
 
 def read(path: str | os.PathLike, *, check: Callable[[dict], None] | None = None,
@@ -330,19 +218,12 @@ def read_header(path: str | os.PathLike, *, check: Callable[[dict], None] | None
 
 
 def _open(path, check, max_bytes, *, with_arrays):
-    path = _as_path(path, "path")
-    if not path.exists():
-        raise DataError(f"Cannot read '{path}': no such file.")
-    if path.is_dir():
-        raise DataError(f"Cannot read '{path}': it is a directory, not a file.")
+    path = as_path(path, "path")
     if is_temporary(path):
         raise DataError(f"Cannot read '{path}': it is the temporary of an unfinished save (a process was "
                         f"stopped while writing), never a complete file. Read the file it was meant to "
                         f"replace instead; remove_stale_temporaries() deletes such leftovers.")
-    try:
-        fh = open(path, "rb")
-    except OSError as e:
-        raise DataError(f"Cannot read '{path}': {e.strerror or e}.") from None
+    fh = open_for_reading(path)
     try:
         with fh:
             size = os.fstat(fh.fileno()).st_size
@@ -504,15 +385,3 @@ def _read_array(zf, info, name, shape, dtype) -> np.ndarray:
         if member.read(1):  # unreachable given the size check; reading to the end also checks the CRC
             raise DataError(f"member {info.filename!r} has bytes after its array.")
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
-
-
-def _as_path(path: object, name: str) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise DeltapropTypeError(f"The '{name}' argument must be a str or os.PathLike. "
-                                 f"Got {type(path).__name__} {path!r:.80} instead.")
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        raise DeltapropTypeError(f"The '{name}' argument must be a str path, not bytes. Got {path!r:.80}.")
-    if path == "":
-        raise ValidationError(f"The '{name}' argument is an empty path.")
-    return Path(path)

@@ -40,7 +40,6 @@ import hashlib
 import io
 import numbers
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,7 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from ._array import as_dtype
-from .errors import DataError, DeltapropTypeError, ShapeError, UnknownNameError, ValidationError, did_you_mean
+from ._files import atomic_open, open_for_reading
+from .errors import (DataError, DeltapropTypeError, MissingFileError, ShapeError, UnknownNameError, ValidationError,
+                     did_you_mean)
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "FASHION_MNIST_CLASSES", "load_csv", "save_csv", "CsvData",
            "DATASETS", "IdxFile", "IdxDataset"]
@@ -110,11 +111,11 @@ def _read_source(source) -> tuple[bytes, str]:
         )
     if isinstance(source, (str, os.PathLike)):
         where = os.fspath(source)
-        try:
-            with open(source, "rb") as f:
+        with open_for_reading(source, what="IDX file") as f:
+            try:
                 return f.read(), repr(where)
-        except OSError as e:
-            raise DataError(f"Cannot read IDX file {where!r}: {e.strerror or e}.") from e
+            except OSError as e:
+                raise DataError(f"Cannot read IDX file {where!r}: {e.strerror or e}.") from e
     read = getattr(source, "read", None)
     if not callable(read):
         raise DeltapropTypeError(
@@ -477,7 +478,10 @@ def _load(ds: IdxDataset, path, *, dtype, download, mirrors):
             if (folder / ds.name).is_dir():
                 hint = f" (Did you mean {str(folder / ds.name)!r}?)"
             # An explicit path is what the user asked for: no silent fallback elsewhere.
-            raise DataError(f"Cannot load {ds.title} from path={os.fspath(path)!r}: {e}{hint}") from None
+            message = f"Cannot load {ds.title} from path={os.fspath(path)!r}: {e}{hint}"
+            if isinstance(e, MissingFileError):
+                raise MissingFileError(message, e.filename) from None
+            raise DataError(message) from None
         return _decode(ds, raw, dt)
 
     tried: list[str] = []  # "place: why it failed", in the order looked
@@ -523,7 +527,7 @@ def _load(ds: IdxDataset, path, *, dtype, download, mirrors):
             return _decode(ds, raw, dt)
 
     places = "\n".join(f"  {i}. {why}" for i, why in enumerate(tried, 1))
-    raise DataError(
+    raise MissingFileError(
         f"Cannot find the {ds.title} data set. Looked in these places, in this order:\n{places}\n"
         f"Pass path= a folder holding {', '.join(f.name for f in ds.files)} (gzipped or not), "
         f"or set ${DATA_ENV} to such a folder{'' if download else ', or allow download=True'}."
@@ -554,7 +558,7 @@ def _try(ds: IdxDataset, folder: Path, place: str, tried: list[str]) -> list[byt
 def _raw_from_folder(ds: IdxDataset, folder: Path) -> list[bytes]:
     """The decompressed, checked bytes of the four files of ``ds`` in ``folder``."""
     if not folder.exists():
-        raise DataError("no such folder")
+        raise MissingFileError("no such folder", folder)
     if not folder.is_dir():
         raise DataError("not a folder")
     candidates = []
@@ -568,7 +572,7 @@ def _raw_from_folder(ds: IdxDataset, folder: Path) -> list[bytes]:
         candidates.append(found)
     missing = [f.name for f, found in zip(ds.files, candidates) if not found]
     if missing:  # checked for all files before reading any: cheap, and says it all at once
-        raise DataError(f"missing {', '.join(m + '[.gz]' for m in missing)}")
+        raise MissingFileError(f"missing {', '.join(m + '[.gz]' for m in missing)}", folder / missing[0])
     raw = [_checked_bytes(f, found) for f, found in zip(ds.files, candidates)]
     _check_structure(ds, raw)
     return raw
@@ -824,10 +828,7 @@ def _open_text(path, encoding: str) -> Iterator[tuple]:
         except LookupError:
             raise ValidationError(f"The 'encoding' argument names no known text encoding: {encoding!r}.") from None
         # utf-8-sig reads UTF-8 and drops a byte-order mark (spreadsheets write one).
-        try:
-            f = open(path, encoding="utf-8-sig" if name == "utf-8" else encoding, newline="")
-        except OSError as e:
-            raise DataError(f"Cannot read CSV file {where}: {e.strerror or e}.") from e
+        f = open_for_reading(path, what="CSV file", text=True, encoding="utf-8-sig" if name == "utf-8" else encoding)
         with f:
             yield f, where
         return
@@ -1175,23 +1176,9 @@ def _as_column(name: str, values) -> list:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it and a rename."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Write ``text`` to ``path`` as a whole (the one atomic writer, :mod:`deltaprop._files`)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with atomic_open(path, "w") as f:
+            f.write(text)
     except OSError as e:
         raise DataError(f"Cannot write {str(path)!r}: {e.strerror or e}.") from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise DataError(f"Cannot write {str(path)!r}: {e.strerror or e}.") from e
-        raise

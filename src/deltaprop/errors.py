@@ -8,6 +8,8 @@ can catch ours alone). Messages say what was expected, what was given, and a hin
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from collections.abc import Iterable
 
 
@@ -36,6 +38,20 @@ class UnknownNameError(ValidationError, KeyError):
 
 class DataError(DeltapropError, ValueError):
     """A data file that is missing, corrupt, or not what it claims to be."""
+
+
+class MissingFileError(DataError, FileNotFoundError):
+    """A file or folder that does not exist. Also a ``FileNotFoundError`` (so ``except
+    OSError`` works as with ``open``, ``np.load`` or ``torch.load``), with ``errno``,
+    ``strerror`` and ``filename`` set as ``open`` sets them."""
+
+    def __init__(self, message: str, filename=None):
+        super().__init__(message)
+        self.errno, self.strerror = errno.ENOENT, os.strerror(errno.ENOENT)
+        self.filename = None if filename is None else os.fspath(filename)
+
+    def __str__(self) -> str:  # OSError's own would print "[Errno 2] ...: 'path'" instead of the message
+        return str(self.args[0]) if self.args else ""
 
 
 class NonFiniteError(DeltapropError, FloatingPointError, ValueError):

@@ -29,7 +29,6 @@ import csv
 import io
 import math
 import os
-import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ._array import check_positive_int
+from ._files import atomic_open, open_for_reading
 from .callbacks import History
 from .errors import DataError, DeltapropTypeError, ShapeError, ValidationError, did_you_mean
 from .network import Network
@@ -107,17 +107,8 @@ def write_figure(fig, path, *, dpi: int = DPI) -> Path:
     if fmt not in supported:
         raise ValidationError(f"Cannot write a figure as {path.suffix!r} ({str(path)!r}). "
                               f"{did_you_mean(fmt, supported)}")
-    # open(..., "xb") rather than mkstemp: the image gets the usual permissions (umask), not 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            fig.savefig(f, format=fmt, dpi=dpi)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=dpi)
     return path
 
 
@@ -157,10 +148,11 @@ def read_csv_log(path) -> History:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"The training log {str(path)!r} does not exist.") from None
+        with open_for_reading(path, what="the training log", text=True, encoding="utf-8-sig") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
+        if isinstance(e, DataError):
+            raise
         raise DataError(f"Cannot read the training log {str(path)!r}: {e}") from None
     # CSVLogger may use another separator: it is the character right after "epoch".
     first = text.lstrip()

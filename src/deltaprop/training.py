@@ -36,7 +36,7 @@ from . import _archive, engines, io
 from . import optimizers as _optimizers
 from ._array import as_rng, check_positive_int, check_real
 from .callbacks import Callback, History, format_logs  # noqa: F401  (History, format_logs: public here too)
-from .errors import DataError, DeltapropTypeError, NonFiniteError, ValidationError
+from .errors import DataError, DeltapropTypeError, MissingFileError, NonFiniteError, ValidationError
 from .progress import EpochLogger, ProgressBar
 
 #: Version of the "training" part of a checkpoint (the file format has its own version).
@@ -442,7 +442,7 @@ def find_checkpoint(path) -> Path:
     if path.is_file():
         return path
     if not path.is_dir():
-        raise DataError(f"The 'resume' argument names {str(path)!r}, which does not exist.")
+        raise MissingFileError(f"The 'resume' argument names {str(path)!r}, which does not exist.", path)
     best, best_key, skipped = None, None, []
     for candidate in sorted(path.iterdir()):
         if not candidate.is_file() or _archive.is_temporary(candidate):
