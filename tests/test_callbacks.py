@@ -78,7 +78,7 @@ def test_early_stopping_stops_and_restores_the_best_weights():
                    callbacks=[stopper], verbose=0, seed=0)
     assert len(hist) < 60 and "EarlyStopping: val_loss did not improve" in hist.stop_reason
     best = int(np.argmin(hist["val_loss"])) + 1
-    assert stopper.best_epoch == best and len(hist) == best + 3       # patience 2: stops on the 3rd miss
+    assert stopper.best_epoch == best and len(hist) == best + 2       # patience 2: stops on the 2nd miss (Keras)
     assert stopper.best == pytest.approx(min(hist["val_loss"]))
     # The restored weights are those the network had at the end of its best epoch.
     again = _net()
@@ -90,10 +90,11 @@ def test_early_stopping_stops_and_restores_the_best_weights():
 
 def test_early_stopping_min_delta_mode_and_checks():
     X, y = _data(40)
-    # Any improvement smaller than a huge min_delta does not count: stops after patience + 1 epochs.
+    # Any improvement smaller than a huge min_delta does not count: the first epoch sets the
+    # best, the next one misses it, and with patience 1 that one miss stops training.
     hist = _net().fit(X, y, epochs=20, batch_size=8, callbacks=[EarlyStopping("loss", patience=1, min_delta=10.0)],
                       verbose=0)
-    assert len(hist) == 3
+    assert len(hist) == 2
     assert EarlyStopping("val_accuracy")._m.mode == "max" and EarlyStopping("loss")._m.mode == "min"
     with pytest.raises(dp.ValidationError, match=r"monitors 'val_loss', but this fit call has no validation data"):
         _net().fit(X, y, callbacks=[EarlyStopping()], verbose=0)

@@ -30,7 +30,6 @@ Callbacks never import the training loop: they act on the state they are given.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ._array import check_positive_int, check_real
+from ._files import atomic_open
 from .errors import DeltapropTypeError, ValidationError
 
 
@@ -191,7 +191,9 @@ def _finite_or_none(value: float):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs
+    (Keras' semantics: with patience 3, the third epoch in a row without improvement is
+    the last; patience 0 stops at the first).
 
     With ``restore_best_weights=True`` the network ends with the weights of its best
     epoch (also when training runs to its last epoch without stopping early).
@@ -234,7 +236,7 @@ class EarlyStopping(Callback):
                 self.best_weights = state.net.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = state.epoch
             state.stop_training = True
             state.stop_reason = (f"EarlyStopping: {self.monitor} did not improve on {self._m.best:.6g} "
@@ -314,11 +316,8 @@ class CSVLogger(Callback):
         with open(self.path, newline="") as f:
             rows = list(csv.reader(f, delimiter=self.separator))
         kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= epoch]
-        buf = io.StringIO()
-        csv.writer(buf, delimiter=self.separator).writerows(kept)
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, self.path)
+        with atomic_open(self.path, "w") as f:
+            csv.writer(f, delimiter=self.separator).writerows(kept)
 
     def on_epoch_end(self, state):
         writer = csv.writer(self._file, delimiter=self.separator)

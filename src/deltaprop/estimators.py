@@ -271,10 +271,12 @@ class _NetworkEstimator(BaseEstimator):
         validation = None
         if not partial and self.early_stopping:
             X, Y, validation = self._hold_out(X, Y, net.rng)
-            callbacks.append(EarlyStopping("val_loss", patience=self.patience, min_delta=self.tol,
+            # MLPClassifier stops once more than n_iter_no_change epochs in a row did not
+            # improve; EarlyStopping (Keras' semantics) once patience did: hence the + 1
+            callbacks.append(EarlyStopping("val_loss", patience=self.patience + 1, min_delta=self.tol,
                                            restore_best_weights=True))
         elif not partial and self.patience is not None:
-            callbacks.append(EarlyStopping("loss", patience=self.patience, min_delta=self.tol))
+            callbacks.append(EarlyStopping("loss", patience=self.patience + 1, min_delta=self.tol))
         return {"keep": keep, "net": net, "learned": learned, "optimizer": optimizer, "callbacks": callbacks,
                 "X": X, "Y": Y, "validation": validation,
                 "batch_size": min(200, len(X)) if self.batch_size == "auto" else self.batch_size}

@@ -80,7 +80,7 @@ class SGD(Optimizer):
         nesterov:       v <- mu v + g;   w <- w - lr (g + mu v)
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(lr)
         self.momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
         self.nesterov = bool(nesterov)
@@ -167,9 +167,10 @@ def from_config(config: dict) -> Optimizer:
 
 
 def get(optimizer) -> Optimizer:
-    """An optimizer from an instance (returned as is), a name, or None (``SGD(lr=0.1)``)."""
+    """An optimizer from an instance (returned as is), a name (its defaults), or None
+    (``SGD()``, whose default lr is 0.1 wherever plain SGD is made)."""
     if optimizer is None:
-        return SGD(lr=0.1)
+        return SGD()
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str):
