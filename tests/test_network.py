@@ -220,3 +220,26 @@ def test_predict_classes_and_proba():
         dp.Network([2, 3], seed=0).predict_proba(X)
     with pytest.raises(dp.ValidationError, match=r"predict_classes is for classifiers; .*regression"):
         dp.Network([2, 1], output_activation="identity", seed=0).predict_classes(X)
+
+
+@pytest.mark.parametrize("sizes, need", [([3, 2**62, 2], r"[\d.]+ PB"), ([784, 3_000_000_000, 10], r"19\.1 TB"),
+                                         ([784, 200_000, 200_000, 10], r"321\.3 GB")])
+def test_a_network_that_cannot_fit_in_memory_is_refused_before_anything_is_allocated(sizes, need):
+    with pytest.raises(dp.ValidationError, match=rf"The network \[.*\] \([\d,]+ parameters of float64\) would need "
+                                                 rf"{need} of memory, more than this machine's [\d.]+ GB"):
+        dp.Network(sizes)
+    with pytest.raises(dp.ValidationError, match=r"Dense\(3, 4611686018427387904\) .* would need .* of memory"):
+        dp.Dense(3, 2**62)
+
+
+def test_a_fit_whose_batch_caches_cannot_fit_is_refused_before_training(monkeypatch):
+    from deltaprop import _array
+    net = dp.Network([4, 1000, 2], loss="cross_entropy", seed=0)
+    before = net.get_weights()
+    monkeypatch.setattr(_array, "machine_memory", lambda: 50_000_000)     # a 50 MB machine
+    X, y = np.zeros((10_000, 4)), np.zeros(10_000, int)
+    with pytest.raises(dp.ValidationError, match=r"Training \[4, 1000, 2\] .* with Adam on batches of 10000 would "
+                                                 r"need 32\d\.\d MB of memory, more than this machine's 50\.0 MB"):
+        net.fit(X, y, batch_size=10_000, optimizer="adam", verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights()))
+    net.fit(X[:10], y[:10], batch_size=10, optimizer="adam", verbose=0)     # small batches fit

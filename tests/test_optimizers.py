@@ -106,3 +106,16 @@ def test_quadratic_bowl_converges(opt):
 def test_bad_hyperparameters(make, match):
     with pytest.raises((dp.ValidationError, dp.DeltapropTypeError), match=match):
         make()
+
+
+def test_plain_sgd_has_one_default_learning_rate_everywhere():
+    from deltaprop import optimizers
+    assert dp.SGD().lr == optimizers.get(None).lr == optimizers.get("sgd").lr == 0.1
+    X, y = np.random.default_rng(0).normal(size=(8, 2)), np.arange(8) % 2
+    runs = []
+    for optimizer in (None, "sgd", dp.SGD()):
+        net = dp.Network([2, 3, 2], loss="cross_entropy", seed=0)
+        net.fit(X, y, epochs=2, batch_size=4, optimizer=optimizer, seed=0, verbose=0)
+        runs.append(net.get_weights())
+    for weights in runs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(runs[0], weights))

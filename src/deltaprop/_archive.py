@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import as_path, atomic_open, is_temporary, open_for_reading, remove_stale_temporaries  # noqa: F401
-from .errors import DataError, DeltapropTypeError, ValidationError
+from .errors import DataError, DeltapropTypeError, ValidationError, format_bytes
 
 #: The member holding the JSON header.
 HEADER = "header.json"
@@ -58,6 +58,12 @@ HEADER = "header.json"
 MAX_HEADER_BYTES = 16 * 2**20
 #: Default bound on the bytes of all arrays of one file together (``read(max_bytes=...)``).
 MAX_BYTES = 4 * 2**30
+#: Default bound on how far a file's arrays may inflate beyond the file's own size
+#: (``read(max_ratio=...)``): deflate turns a few MB of zeros into GB. Stored files
+#: are about 1:1; deflated weights shrink little. Files whose arrays take at most
+#: RATIO_ALLOWANCE bytes are never refused by it.
+MAX_RATIO = 100
+RATIO_ALLOWANCE = 16 * 2**20
 #: Largest .npy header read in front of an array's data (NumPy's own default bound).
 MAX_NPY_HEADER = 10_000
 #: Most arrays one file may hold, and most dimensions one array may have.
@@ -195,29 +201,31 @@ def _prepare_arrays(arrays: Mapping) -> dict[str, np.ndarray]:
 # -- reading ----------------------------------------------------------------------------
 
 def read(path: str | os.PathLike, *, check: Callable[[dict], None] | None = None,
-         max_bytes: int = MAX_BYTES) -> tuple[dict, dict[str, np.ndarray]]:
+         max_bytes: int = MAX_BYTES, max_ratio: float = MAX_RATIO) -> tuple[dict, dict[str, np.ndarray]]:
     """The header and the arrays of the file at ``path``.
 
     ``check(header)`` runs on the parsed header before anything else is trusted (the
     format layer checks its name and version there); a :class:`DataError` it raises
-    comes back naming the file. ``max_bytes`` bounds the arrays' total size.
+    comes back naming the file. ``max_bytes`` bounds the arrays' total size, and
+    ``max_ratio`` that size over the file's (beyond :data:`RATIO_ALLOWANCE`): a small
+    deflated file that declares huge arrays is refused before they are allocated.
 
     Raises :class:`DataError`, naming the file, if it is missing, a directory, a
     temporary of an interrupted save, not a ZIP, truncated or damaged (every member
     is CRC-checked), or not what its header declares (members missing or extra, an
     array of another shape or dtype, an object array).
     """
-    return _open(path, check, max_bytes, with_arrays=True)
+    return _open(path, check, max_bytes, max_ratio, with_arrays=True)
 
 
 def read_header(path: str | os.PathLike, *, check: Callable[[dict], None] | None = None,
-                max_bytes: int = MAX_BYTES) -> dict:
+                max_bytes: int = MAX_BYTES, max_ratio: float = MAX_RATIO) -> dict:
     """Only the header of the file at ``path``, after the checks of :func:`read` that
     need no array data (the arrays' own bytes are neither read nor CRC-checked)."""
-    return _open(path, check, max_bytes, with_arrays=False)[0]
+    return _open(path, check, max_bytes, max_ratio, with_arrays=False)[0]
 
 
-def _open(path, check, max_bytes, *, with_arrays):
+def _open(path, check, max_bytes, max_ratio, *, with_arrays):
     path = as_path(path, "path")
     if is_temporary(path):
         raise DataError(f"Cannot read '{path}': it is the temporary of an unfinished save (a process was "
@@ -243,6 +251,7 @@ def _open(path, check, max_bytes, *, with_arrays):
                 if check is not None:
                     check(header)
                 declared = _declarations(header, max_bytes)
+                _check_ratio(declared, size, max_ratio)
                 _match_members(infos, declared)
                 arrays = {}
                 if with_arrays:
@@ -341,6 +350,15 @@ def _declarations(header: dict, max_bytes: int) -> dict[str, tuple[tuple[int, ..
                             f"{tuple(shape)} of {dtype}); pass max_bytes= to read larger files.")
         declared[name] = (tuple(shape), dt)
     return declared
+
+
+def _check_ratio(declared, size: int, max_ratio: float) -> None:
+    total = sum(math.prod(shape) * dt.itemsize for shape, dt in declared.values())
+    if total > max_ratio * size + RATIO_ALLOWANCE:
+        raise DataError(f"its arrays would take {format_bytes(total)} in memory, {total / size:.0f} times the file's own "
+                        f"{format_bytes(size)}; deltaprop reads files whose arrays inflate at most {max_ratio:g} times "
+                        f"(a small file that unpacks to gigabytes is how a zip bomb works). If you trust the file, "
+                        f"pass a larger max_ratio, e.g. dp.load(path, max_ratio={math.ceil(total / size)}).")
 
 
 def _match_members(infos, declared) -> None:

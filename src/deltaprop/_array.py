@@ -8,10 +8,11 @@ inside. Randomness comes only from explicit seeds through ``numpy.random.Generat
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
-from .errors import DeltapropTypeError, ValidationError
+from .errors import DeltapropTypeError, ValidationError, format_bytes
 
 #: The dtypes a network may compute in.
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -52,6 +53,38 @@ def as_rng(seed: object) -> np.random.Generator:
         f"The 'seed' argument must be an int, a numpy.random.Generator or None. "
         f"Got {type(seed).__name__} {seed!r} instead."
     )
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """No NaN or infinity in ``a``, without a temporary of its size (a byte per entry
+    for ``np.isfinite``): min and max propagate NaN, and an infinity is one of them.
+
+    >>> all_finite(np.array([1.0, 2.0])), all_finite(np.array([1.0, np.nan])), all_finite(np.array([-np.inf]))
+    (True, False, False)
+    """
+    if a.size == 0 or a.dtype.kind not in "fc":
+        return True
+    return bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
+def machine_memory() -> int | None:
+    """Bytes of physical memory of this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse, before anything is allocated, what would not fit in this machine's memory.
+
+    ``what`` says what needs ``nbytes`` (``"The network [3, 200000, 200000, 2] (40.0e9
+    parameters of float64)"``); the error says how much that is against the machine's.
+    """
+    total = machine_memory()
+    if total is not None and nbytes > total:
+        raise ValidationError(f"{what} would need {format_bytes(nbytes)} of memory, more than this machine's "
+                              f"{format_bytes(total)}. Use fewer or smaller layers.")
 
 
 def check_positive_int(name: str, value: object) -> int:

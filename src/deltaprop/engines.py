@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations, losses
+from ._array import all_finite
 from .errors import DeltapropTypeError, ValidationError, unknown_name
 from .optimizers import SGD, Adam
 
@@ -111,7 +112,7 @@ class Engine:
         self.optimizer.state = {i: {k: v.copy() for k, v in s.items()} for i, s in state.items()}
 
     def params_finite(self) -> bool:
-        return all(np.all(np.isfinite(p)) for layer in self.net.layers for p in (layer.W, layer.b))
+        return all(all_finite(p) for layer in self.net.layers for p in (layer.W, layer.b))
 
 
 class NumpyEngine(Engine):

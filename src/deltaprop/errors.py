@@ -1,4 +1,4 @@
-"""Floor 0: the library's exceptions and the one helper that words their messages.
+"""Floor 0: the library's exceptions and the helpers that word their messages.
 
 Every error a user can cause derives from ``ValueError`` or ``TypeError`` (so code
 that already catches those keeps working) and from :class:`DeltapropError` (so code
@@ -71,3 +71,16 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown_name(kind: str, name: object, choices: Iterable[str]) -> UnknownNameError:
     """Build the error for an unknown registry name (activation, loss, ...)."""
     return UnknownNameError(f"Unknown {kind} {name!r}. {did_you_mean(str(name), choices)}")
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes for a message: ``'320.0 GB'``, ``'18.8 TB'``.
+
+    >>> format_bytes(3.2e11)
+    '320.0 GB'
+    """
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _archive, activations, losses
+from ._array import all_finite
 from .errors import DataError, DeltapropError, DeltapropTypeError, ShapeError, ValidationError, did_you_mean
 from .layers import Dense
 from .network import Network
@@ -108,20 +109,21 @@ def network_arrays(net: Network) -> dict[str, np.ndarray]:
     arrays = {}
     for l, layer in enumerate(net.layers, start=1):
         for name, value in ((f"W{l}", layer.W), (f"b{l}", layer.b)):
-            if not np.all(np.isfinite(value)):
+            if not all_finite(value):
                 raise ValidationError(f"Cannot save the network: {name} (net.layers[{l - 1}].{name[0]}) contains "
                                       "NaN or infinity.")
             arrays[name] = value
     return arrays
 
 
-def network_from(header: Mapping, arrays: Mapping[str, np.ndarray]) -> Network:
+def network_from(header: Mapping, arrays: Mapping[str, np.ndarray], *, copy: bool = True) -> Network:
     """The network a header and its arrays describe.
 
     ``header`` is a whole file header or just its ``"network"`` part. Arrays under
     ``training/`` are left alone; any other array must be one of ``W1, b1, ...``.
     Raises :class:`DataError` naming every problem it meets first: a malformed entry,
     an unknown activation or loss, an array of the wrong shape or dtype, NaN weights.
+    With ``copy=False`` the layers take the arrays themselves (the caller gives them up).
     """
     spec = _parse_network(header)
     dtype = np.dtype(spec["dtype"])
@@ -141,12 +143,12 @@ def network_from(header: Mapping, arrays: Mapping[str, np.ndarray]) -> Network:
             if value.shape != shape or value.dtype != dtype:
                 raise DataError(f"Array {name} has shape {value.shape} and dtype {value.dtype}; layer {l} of the "
                                 f"header ({layer['n_in']} -> {layer['n_out']}, {dtype}) needs {shape} of {dtype}.")
-            if not np.all(np.isfinite(value)):
+            if not all_finite(value):
                 raise DataError(f"Array {name} contains NaN or infinity.")
             params[key] = value
         extra_kw = {"dropout": layer["dropout"]} if layer["dropout"] else {}
         layers.append(Dense(layer["n_in"], layer["n_out"], layer["activation"], W=params["W"], b=params["b"],
-                            fixed_bias=layer["fixed_bias"], dtype=dtype, **extra_kw))
+                            fixed_bias=layer["fixed_bias"], dtype=dtype, copy=copy, **extra_kw))
     return Network(layers, loss=spec["loss"])
 
 
@@ -200,14 +202,20 @@ def save(net: Network, path: str | os.PathLike, *, metadata: Mapping | None = No
     return _write(path, net, "model", metadata, None, {}, compress)
 
 
-def load(path: str | os.PathLike) -> Network:
+def load(path: str | os.PathLike, *, max_ratio: float = _archive.MAX_RATIO,
+         max_bytes: int = _archive.MAX_BYTES) -> Network:
     """The network in a file written by :func:`save` (or by :func:`write_checkpoint`).
 
-    Raises :class:`DataError` naming the file if it is missing, not a deltaprop file,
-    truncated or damaged, of a newer format version, or inconsistent with itself.
+    Raises :class:`DataError` naming the file if it is missing (then also a
+    ``FileNotFoundError``), not a regular file, not a deltaprop file, truncated or
+    damaged, of a newer format version, or inconsistent with itself; and if its arrays
+    would take more than ``max_bytes`` (4 GiB), or more than ``max_ratio`` (100) times
+    the file's own size beyond 16 MiB (a deflated file that unpacks to gigabytes).
+    Raise those for files you trust. The arrays read become the network's own (they
+    are not copied: a file is held in memory once).
     """
-    header, arrays = _archive.read(path, check=_check_header)
-    return network_from(header, arrays)
+    header, arrays = _archive.read(path, check=_check_header, max_bytes=max_bytes, max_ratio=max_ratio)
+    return network_from(header, arrays, copy=False)
 
 
 def read_header(path: str | os.PathLike) -> dict:

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations, initializers
-from ._array import as_dtype, as_rng, check_positive_int, check_real
-from .errors import DeltapropTypeError, ShapeError, ValidationError
+from ._array import all_finite, as_dtype, as_rng, check_memory, check_positive_int, check_real
+from .errors import DeltapropTypeError, ShapeError, ValidationError, format_bytes
 
 
 class Dense:
@@ -48,6 +48,10 @@ class Dense:
             predict time.
         seed: int or Generator the scheme draws from.
         dtype: ``"float64"`` (default) or ``"float32"``.
+        copy: copy ``W`` and ``b`` (default: the caller's arrays are never written); False
+            takes them as they are when they already have the layer's dtype and shape
+            and are C-ordered and writeable (what :func:`deltaprop.load` does with the
+            arrays it read).
 
     Shape:
         forward: ``(n_in, batch) -> (n_out, batch)``; backward: ``(n_out, batch) -> (n_in, batch)``.
@@ -59,7 +63,7 @@ class Dense:
 
     def __init__(self, n_in: int, n_out: int, activation="sigmoid", *, W=None, b=None,
                  init: str = "auto", fixed_bias: bool = False, dropout: float = 0.0, seed=None,
-                 dtype="float64"):
+                 dtype="float64", copy: bool = True):
         self.n_in = check_positive_int("n_in", n_in)
         self.n_out = check_positive_int("n_out", n_out)
         self.activation = activations.get(activation)
@@ -70,13 +74,20 @@ class Dense:
         self.fixed_bias = bool(fixed_bias)
         self.dropout = check_real("dropout", dropout, low=0, high=1, high_open=True)
         self.init = initializers.resolve(init, self.activation.name)
+        size = (self.n_in * self.n_out + self.n_out) * self.dtype.itemsize
+        check_memory(size, f"Dense({self.n_in}, {self.n_out}) ({self.n_in * self.n_out + self.n_out:,} parameters "
+                           f"of {self.dtype.name})")
         if W is None or b is None:
-            W0, b0 = initializers.draw(self.init, as_rng(seed), self.n_in, self.n_out, self.dtype)
-        self.W = W0 if W is None else self._param("W", W, (self.n_out, self.n_in))
-        self.b = b0 if b is None else self._param("b", b, (self.n_out,))
+            try:
+                W0, b0 = initializers.draw(self.init, as_rng(seed), self.n_in, self.n_out, self.dtype)
+            except MemoryError:
+                raise ValidationError(f"Dense({self.n_in}, {self.n_out}) needs {format_bytes(size)} for its weights, "
+                                      "more than this machine could allocate now. Use fewer or smaller layers.") from None
+        self.W = W0 if W is None else self._param("W", W, (self.n_out, self.n_in), copy)
+        self.b = b0 if b is None else self._param("b", b, (self.n_out,), copy)
         self.A_prev = self.Z = self.A = self.D = self.dW = self.db = self.M = None
 
-    def _param(self, name, value, shape):
+    def _param(self, name, value, shape, copy=True):
         arr = np.asarray(value)
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
             raise DeltapropTypeError(f"The '{name}' argument must hold real numbers. Got dtype {arr.dtype} instead.")
@@ -85,8 +96,10 @@ class Dense:
         if arr.shape != shape:
             raise ShapeError(f"The '{name}' argument of Dense({self.n_in}, {self.n_out}) must have shape {shape}. "
                              f"Got shape {arr.shape} instead.")
-        if not np.all(np.isfinite(arr)):
+        if not all_finite(arr):
             raise ValidationError(f"The '{name}' argument contains NaN or infinity.")
+        if not copy and arr.dtype == self.dtype and arr.flags.c_contiguous and arr.flags.writeable:
+            return arr
         return np.array(arr, dtype=self.dtype)  # a copy: the caller's array is never written
 
     # -- the equations --------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import losses
-from ._array import as_dtype, as_rng, check_positive_int
+from ._array import all_finite, as_dtype, as_rng, check_memory, check_positive_int
 from .errors import DeltapropTypeError, ShapeError, ValidationError
 from .layers import Dense
 
@@ -84,6 +84,8 @@ class Network:
                 raise ValidationError(f"Every layer size must be >= 1. Got {n} at position {i} of {sizes}.")
         if output_activation is None:      # the output the loss pairs with exactly, if it has one
             output_activation = self.loss_fn.fused_with or activation
+        n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        check_memory(n * dtype.itemsize, f"The network {sizes} ({n:,} parameters of {dtype.name})")
         acts = [activation] * (len(sizes) - 2) + [output_activation]
         drops = [dropout] * (len(sizes) - 2) + [0.0]
         return [Dense(n_in, n_out, act, init=init, dropout=p, seed=self.rng, dtype=dtype)
@@ -198,9 +200,7 @@ class Network:
         if arr.shape[0] == 0:
             raise ValidationError(f"The '{name}' argument is empty (0 samples).")
         arr = arr.astype(self.dtype, copy=False)
-        # checked in blocks of rows: a full-size boolean temporary (a byte per entry)
-        # would add 45 MiB to the peak memory of a fit on MNIST
-        if not all(np.isfinite(arr[i:i + 8192]).all() for i in range(0, len(arr), 8192)):
+        if not all_finite(arr):
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise ValidationError(f"The '{name}' argument contains NaN or infinity (first at row {bad[0]}, column {bad[1]}).")
         return arr

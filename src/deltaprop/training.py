@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _archive, engines, io
 from . import optimizers as _optimizers
-from ._array import as_rng, check_positive_int, check_real
+from ._array import as_rng, check_memory, check_positive_int, check_real
 from .callbacks import Callback, History, format_logs  # noqa: F401  (History, format_logs: public here too)
 from .errors import DataError, DeltapropTypeError, MissingFileError, NonFiniteError, ValidationError
 from .progress import EpochLogger, ProgressBar
@@ -188,6 +188,7 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
     engine_cls = engines.select(engine, net, opt)
     rng = net.rng if seed is None else as_rng(seed)
     n = len(X)
+    _check_training_memory(net, opt, min(batch_size, n))
     if batch_size > n:   # warned only once every argument has been accepted
         warnings.warn(f"batch_size={batch_size} is larger than the {n} training samples; using {n}.",
                       stacklevel=3)
@@ -228,6 +229,17 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
             cb.on_train_end(state)
     history.stop_reason = state.stop_reason
     return history
+
+
+def _check_training_memory(net, opt, batch_size: int) -> None:
+    """Refuse a fit whose buffers could never fit in memory, before any is allocated:
+    gradients and the optimizer's state beside the weights, and each layer's caches
+    (Z, A, D and dC/da) for a batch."""
+    per_param = 1 + {"SGD": 1 if getattr(opt, "momentum", 0) else 0, "Adam": 2}.get(type(opt).__name__, 2)
+    units = sum(net.sizes[1:])
+    need = net.dtype.itemsize * (per_param * net.n_params + 4 * batch_size * units)
+    check_memory(need, f"Training {net.sizes} ({net.n_params:,} parameters of {net.dtype.name}) with "
+                       f"{type(opt).__name__} on batches of {batch_size}")
 
 
 def _writes_checkpoints(cb: Callback) -> bool:
