@@ -254,3 +254,28 @@ def test_a_callback_reused_for_a_new_fit_starts_afresh():
     _net().fit(X, y, epochs=1, optimizer=dp.SGD(lr=0.5), callbacks=[sched], verbose=0)
     _net().fit(X, y, epochs=1, optimizer=dp.SGD(lr=0.2), callbacks=[sched], verbose=0)
     assert sched.lr0 == 0.2
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda d: EarlyStopping("val_acc"), r"EarlyStopping monitors 'val_acc', which this fit call does not report\. "
+                                         r"Did you mean 'val_accuracy'\? It reports: 'loss', 'accuracy', 'val_loss', "
+                                         r"'val_accuracy'\."),
+    (lambda d: ModelCheckpoint(d, save_best_only=True, monitor="val_los"), r"ModelCheckpoint monitors 'val_los'.*"
+                                                                           r"Did you mean 'val_loss'\?"),
+    (lambda d: EarlyStopping("seconds"), r"'seconds', which this fit call does not report"),
+])
+def test_a_misspelled_monitor_is_refused_before_any_weight_changes(tmp_path, make, match):
+    X, y = _data(40)
+    net = _net()
+    before = net.get_weights()
+    with pytest.raises(dp.ValidationError, match=match):
+        net.fit(X, y, epochs=3, batch_size=8, validation_data=(X, y), callbacks=[make(tmp_path / "ck")], verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights()))
+    assert not (tmp_path / "ck").exists()
+
+
+def test_a_callback_may_monitor_what_another_provides():
+    X, y = _data(40)
+    hist = _net().fit(X, y, epochs=3, batch_size=8, verbose=0,
+                      callbacks=[LearningRateScheduler(lambda e, lr0: lr0 / e), EarlyStopping("lr", mode="max")])
+    assert len(hist) == 2 and hist["lr"][:2] == [pytest.approx(hist["lr"][0]), pytest.approx(hist["lr"][0] / 2)]

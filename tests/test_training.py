@@ -416,3 +416,113 @@ def test_sigterm_and_sigint_flush_a_checkpoint_and_exit_conventionally(tmp_path,
     assert proc.wait(timeout=300) == 0
     for a, b in zip(uninterrupted[0], dp.load(out).get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("make_opt", [lambda lr: dp.SGD(lr=lr, momentum=0.5), lambda lr: dp.Adam(lr=lr)])
+def test_resuming_with_a_new_learning_rate_applies_it_from_there_and_says_so(tmp_path, engine, make_opt):
+    X, y = _data(40)
+
+    class SwitchAt(dp.callbacks.Callback):          # the uninterrupted run that changes lr at epoch 3
+        def on_epoch_begin(self, state):
+            if state.epoch == 3:
+                state.optimizer.lr = 0.05
+
+    ref = dp.Network([4, 5, 3], activation="tanh", loss="cross_entropy", seed=0)
+    ref.fit(X, y, epochs=4, batch_size=8, optimizer=make_opt(0.01), seed=1, verbose=0, engine=engine,
+            callbacks=[SwitchAt()])
+    first = dp.Network([4, 5, 3], activation="tanh", loss="cross_entropy", seed=0)
+    first.fit(X, y, epochs=2, batch_size=8, optimizer=make_opt(0.01), seed=1, verbose=0, engine=engine,
+              callbacks=[dp.callbacks.ModelCheckpoint(tmp_path)])
+    again = dp.Network([4, 5, 3], activation="tanh", loss="cross_entropy", seed=0)
+    mine = make_opt(0.05)
+    with pytest.warns(dp.errors.ResumeWarning, match=r"resume: training continues from epoch 3 with the learning "
+                                                     r"rate lr=0\.05; the run in .*epoch-0002\.dpz' used lr=0\.01"):
+        again.fit(X, y, epochs=4, batch_size=8, optimizer=mine, seed=1, verbose=0, engine=engine,
+                  resume=tmp_path / "epoch-0002.dpz")
+    assert mine.lr == 0.05                          # the caller's object keeps what it was given
+    for a, b in zip(ref.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resuming_with_the_same_learning_rate_warns_nothing_and_a_schedule_takes_the_new_base(tmp_path, recwarn):
+    X, y = _data(40)
+    sched = lambda: dp.callbacks.LearningRateScheduler(dp.schedules.StepDecay(drop=0.5, every=1))  # noqa: E731
+    net = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    net.fit(X, y, epochs=2, batch_size=8, optimizer=dp.SGD(lr=0.2), seed=1, verbose=0,
+            callbacks=[sched(), dp.callbacks.ModelCheckpoint(tmp_path)])
+    same = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    hist = same.fit(X, y, epochs=3, batch_size=8, optimizer=dp.SGD(lr=0.2), seed=1, verbose=0,
+                    callbacks=[sched()], resume=tmp_path / "epoch-0002.dpz")
+    assert not [w for w in recwarn if issubclass(w.category, dp.errors.ResumeWarning)]
+    assert hist["lr"] == pytest.approx([0.2, 0.1, 0.05])
+    new = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    with pytest.warns(dp.errors.ResumeWarning, match=r"schedule's base learning rate lr=0\.8; .* used lr=0\.2"):
+        hist = new.fit(X, y, epochs=3, batch_size=8, optimizer=dp.SGD(lr=0.8), seed=1, verbose=0,
+                       callbacks=[sched()], resume=tmp_path / "epoch-0002.dpz")
+    assert hist["lr"] == pytest.approx([0.2, 0.1, 0.2])      # epoch 3 of a base of 0.8: 0.8 / 4
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_ctrl_c_without_checkpoints_keeps_the_weights_of_the_last_finished_batch(engine):
+    import os as _os
+    X, y = _data(400)
+    seen = {}
+
+    class CtrlC(dp.callbacks.Callback):             # Ctrl-C as epoch 2 runs, then record what each block left
+        def on_batch_end(self, state):
+            if state.epoch == 2 and "at" not in seen:
+                seen["at"] = state.batch
+                _os.kill(_os.getpid(), signal.SIGINT)
+            seen["weights"] = state.net.get_weights()
+            seen["batch"] = state.batch
+
+    net = dp.Network([4, 16, 3], activation="relu", loss="cross_entropy", seed=0)
+    with pytest.raises(KeyboardInterrupt, match=r"training interrupted in epoch 2 after batch \d+; the network "
+                                                r"keeps the weights of that batch") as e:
+        net.fit(X, y, epochs=5, batch_size=4, optimizer=dp.Adam(lr=0.01), seed=1, verbose=0, engine=engine,
+                callbacks=[CtrlC()])
+    assert f"after batch {seen['batch']};" in str(e.value)
+    for a, b in zip(seen["weights"], net.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # the handler is put back
+
+
+def test_ctrl_c_reaches_a_fit_without_callbacks_between_blocks(monkeypatch):
+    import os as _os
+    import threading
+    X, y = _data(3000)
+    net = dp.Network([4, 64, 3], activation="relu", loss="cross_entropy", seed=0)
+    timer = threading.Timer(0.5, lambda: _os.kill(_os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt, match=r"training interrupted (in epoch \d+ after batch \d+|after epoch \d+)"):
+        net.fit(X, y, epochs=10_000, batch_size=2, seed=1, verbose=0, validation_data=(X[:10], y[:10]))
+    assert time.perf_counter() - started < 0.5 + 2.0       # answered within a block, not at the end
+    assert all(np.isfinite(w).all() for w in net.get_weights())
+
+
+def test_a_run_that_diverges_without_nan_warns_naming_the_learning_rate():
+    X, y = dp.data.moons(500, noise=0.2, seed=0)
+    for net, lr in [(dp.Network([2, 16, 2], activation="relu", loss="cross_entropy", seed=0), 1e3),
+                    (dp.Network([2, 16, 2], activation="sigmoid", seed=0), 1e300),
+                    (dp.Network([2, 16, 2], activation="relu", seed=0), 1e3)]:
+        with pytest.warns(dp.errors.DivergenceWarning, match=rf"Training (diverged|did not learn): (the cost on 500 "
+                                                             rf"of the training examples ended at .* the .* it began "
+                                                             rf"at|the largest weight grew from .* to .*)\. The learning rate \(lr={re.escape(f'{lr:g}')}\) is probably too"):
+            net.fit(X, y, epochs=20, batch_size=16, optimizer=dp.SGD(lr=lr), verbose=0)
+
+
+def test_a_run_that_learns_gives_no_warning(recwarn):
+    X, y = dp.data.moons(300, noise=0.2, seed=0)
+    dp.Network([2, 16, 2], activation="tanh", loss="cross_entropy", seed=0).fit(
+        X, y, epochs=20, batch_size=16, optimizer=dp.Adam(lr=0.01), verbose=0)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_raw_pixels_get_a_warning_that_names_the_fix():
+    (X, y), _ = dp.datasets.mnist()
+    with pytest.warns(dp.errors.InputRangeWarning, match=r"feature \d+ has a root mean square of 1\d\d\.?\d* over "
+                                                         r"1000 of the training examples \(raw 0-255 pixels\? divide "
+                                                         r"them by 255\)\. .*Standardizer"):
+        dp.Network([784, 10, 10], seed=0).fit(X[:1000] * 255, y[:1000], epochs=1, batch_size=100, verbose=0)

@@ -437,11 +437,12 @@ def adam_update(p, g, s1, s2, b1, b2, one_b1, one_b2, step, eps, wd):
 @njit(cache=True, error_model="numpy")
 def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
              loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64,
-             Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, scalars):
+             Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, scalars, batch_costs):
     """Train batches k0..k1-1 of one epoch (batch k = order[k*batch:(k+1)*batch]).
 
     Returns (sum_x C_x, correct, bad, bad_cost, t): ``bad`` is the first batch whose
     cost is not finite (its update not applied; the sums leave it out), else -1.
+    ``batch_costs[k - k0]`` gets each trained batch's sum of C_x.
     """
     L = sizes.shape[0] - 1
     n = X.shape[0]
@@ -494,6 +495,7 @@ def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, trai
         if not math.isfinite(cost):
             return total, correct, k, cost, t
         total += cost
+        batch_costs[k - k0] = cost
         correct += right
         # BP2-BP4 from the top layer down; each layer's update as soon as BP2 has used its W
         t += 1
@@ -566,7 +568,7 @@ def _buffers(P, sizes, batch):
 
 @njit(cache=True, error_model="numpy")
 def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-          loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, out_cost, out_correct):
+          loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, out_cost, out_correct, out_batch_cost):
     """Batches k0..k1-1 of each epoch in ``orders`` (one row per epoch), stopping in the
     first bad one; the one entry point (so the step is compiled once).
 
@@ -576,14 +578,15 @@ def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_
     1 - beta1, 1 - beta2, 1, tiny, t]; ``hyper64`` the same in float64 (its t is kept
     current by the kernel). ``fs`` holds the addresses of NumPy's cblas_?gemm and
     cblas_?gemv. Fills
-    out_cost[e] and out_correct[e] per epoch run (the bad epoch's: up to its bad batch).
+    out_cost[e] and out_correct[e] per epoch run (the bad epoch's: up to its bad batch), and
+    out_batch_cost[e, k - k0] with each batch's sum of C_x.
     Returns (epochs completed, bad batch or -1, its cost, t).
     """
     Zb, Ab, Db, dAb, xb, yb, cx, sc = _buffers(P, sizes, batch)
     for e in range(orders.shape[0]):
         total, right, bad, bad_cost, t = _batches(
             X, Y, orders[e], k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-            loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, Zb, Ab, Db, dAb, xb, yb, cx, sc)
+            loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, Zb, Ab, Db, dAb, xb, yb, cx, sc, out_batch_cost[e])
         out_cost[e] = total
         out_correct[e] = right
         if bad >= 0:

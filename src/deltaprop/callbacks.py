@@ -30,6 +30,7 @@ Callbacks never import the training loop: they act on the state they are given.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import os
 import sys
@@ -62,6 +63,10 @@ class Callback:
 
     def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         """Put back what :meth:`get_state` returned."""
+
+    #: Names of the metrics this callback adds to ``state.extra_logs`` each epoch (so that
+    #: EarlyStopping and ModelCheckpoint may monitor them).
+    provides: tuple[str, ...] = ()
 
     @property
     def wants_batches(self) -> bool:
@@ -151,6 +156,9 @@ def _mode(monitor: str, mode: str) -> str:
 
 
 def _check_monitor(name: str, monitor: str, state) -> None:
+    """Before training starts: ``monitor`` must be a metric this fit call will report."""
+    if monitor in state.metric_names:
+        return
     if monitor.startswith("val_") and not state.has_validation:
         raise ValidationError(
             f"{name} monitors {monitor!r}, but this fit call has no validation data. "
@@ -159,6 +167,10 @@ def _check_monitor(name: str, monitor: str, state) -> None:
     if monitor.endswith("accuracy") and not state.net.is_classifier:
         raise ValidationError(f"{name} monitors {monitor!r}, but this network is not a classifier "
                               "(it reports no accuracy). Monitor 'loss' or 'val_loss'.")
+    close = difflib.get_close_matches(monitor, state.metric_names, n=1, cutoff=0.5)
+    raise ValidationError(f"{name} monitors {monitor!r}, which this fit call does not report. "
+                          + (f"Did you mean {close[0]!r}? " if close else "")
+                          + f"It reports: {', '.join(map(repr, state.metric_names))}.")
 
 
 class _Monitor:
@@ -344,6 +356,8 @@ class LearningRateScheduler(Callback):
     ``(epoch, lr0)``, with ``epoch`` counting from 1 and ``lr0`` the learning rate the
     optimizer had when training began. The rate used is logged as ``lr``.
     """
+
+    provides = ("lr",)
 
     def __init__(self, schedule):
         if not callable(schedule):

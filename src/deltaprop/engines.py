@@ -35,7 +35,7 @@ The contract every engine keeps (the training loop relies on it):
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class Block:
     correct: int       # of which classified right (classifiers; else 0)
     bad: int = -1      # index (in the epoch) of the first batch whose cost was not finite, else -1
     bad_cost: float = 0.0
+    #: (batches trained,) float64: each batch's sum of C_x, in order (``cost`` is their
+    #: sum from left to right, so a loop that adds them one by one gets the same total
+    #: however an epoch was cut into calls)
+    costs: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(eq=False)
@@ -123,7 +127,7 @@ class NumpyEngine(Engine):
     def run(self, order, start, stop, rng):
         net, opt, X, Y, m = self.net, self.optimizer, self.X, self.Y, self.batch_size
         train_rng = rng if net.has_dropout else None
-        cost, correct = 0.0, 0
+        cost, correct, costs = 0.0, 0, []
         # A diverging run overflows; NumPy's warnings would only repeat what the check
         # of each batch's cost reports as one clear error.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -133,13 +137,14 @@ class NumpyEngine(Engine):
                 A = net.forward(X[idx].T, train_rng)       # columns: one example each
                 c = float(net.loss_fn.per_example(A, Yb).sum())
                 if not np.isfinite(c):
-                    return Block(cost, correct, k, c)
+                    return Block(cost, correct, k, c, np.array(costs))
                 net.backward(Yb)                           # BP1-BP4 into each layer's caches
                 opt.step(net.params())                     # w -> w - eta dC/dw (for plain SGD)
                 cost += c
+                costs.append(c)
                 if net.is_classifier:
                     correct += int(np.sum(net.classes(A.T) == net.target_classes(Yb.T)))
-        return Block(cost, correct)
+        return Block(cost, correct, costs=np.array(costs))
 
 
 class NumbaEngine(Engine):
@@ -262,22 +267,26 @@ class NumbaEngine(Engine):
     # -- the contract -----------------------------------------------------------------
 
     def run(self, order, start, stop, rng):
-        epochs = self._train(np.asarray(order)[None, :], int(start), int(stop))
-        return epochs.failed or Block(float(epochs.cost[0]), int(epochs.correct[0]))
+        epochs, costs = self._train(np.asarray(order)[None, :], int(start), int(stop))
+        if epochs.failed:
+            epochs.failed.costs = costs[0, :epochs.failed.bad - start]
+            return epochs.failed
+        return Block(float(epochs.cost[0]), int(epochs.correct[0]), costs=costs[0])
 
     def run_epochs(self, orders, rng):
-        return self._train(orders, 0, self.n_batches)
+        return self._train(orders, 0, self.n_batches)[0]
 
     def _train(self, orders, start, stop):
         t0 = self._load()
         orders = np.ascontiguousarray(orders, dtype=np.int64)
         cost = np.zeros(len(orders))
         correct = np.zeros(len(orders), dtype=np.int64)
+        costs = np.zeros((len(orders), stop - start))
         done, bad, bad_cost, t = self._k.train(self.X, self.Y, orders, start, stop, self.batch_size, *self._args(),
-                                               t0, self._blas, self._ilp64, cost, correct)
+                                               t0, self._blas, self._ilp64, cost, correct, costs)
         self._store(t0, t)
         failed = Block(float(cost[done]), int(correct[done]), int(bad), float(bad_cost)) if done < len(orders) else None
-        return Epochs(cost[:done], correct[:done], failed)
+        return Epochs(cost[:done], correct[:done], failed), costs
 
 
 def _put(state: dict, key: str, value: np.ndarray) -> None:

@@ -58,6 +58,18 @@ class NonFiniteError(DeltapropError, FloatingPointError, ValueError):
     """Training produced NaN or infinity; the weights were left at their last finite values."""
 
 
+class DivergenceWarning(UserWarning):
+    """Training ended with a cost far above where it began (finite, so no error was raised)."""
+
+
+class ResumeWarning(UserWarning):
+    """A resumed fit differs from the run that wrote the checkpoint in a way it allows (the learning rate)."""
+
+
+class InputRangeWarning(UserWarning):
+    """Inputs far outside the range networks train well on (raw 0-255 pixels, unscaled features)."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A short hint naming the closest registered name, or the full list."""
     choices = sorted(choices)

@@ -35,8 +35,9 @@ import numpy as np
 from . import _archive, engines, io
 from . import optimizers as _optimizers
 from ._array import as_rng, check_memory, check_positive_int, check_real
-from .callbacks import Callback, History, format_logs  # noqa: F401  (History, format_logs: public here too)
-from .errors import DataError, DeltapropTypeError, MissingFileError, NonFiniteError, ValidationError
+from .callbacks import Callback, History, LearningRateScheduler, format_logs  # noqa: F401  (History, format_logs: public here too)
+from .errors import (DataError, DeltapropTypeError, DivergenceWarning, InputRangeWarning, MissingFileError,
+                     NonFiniteError, ResumeWarning, ValidationError)
 from .progress import EpochLogger, ProgressBar
 
 #: Version of the "training" part of a checkpoint (the file format has its own version).
@@ -66,8 +67,14 @@ class TrainingState:
         self.stop_reason = ""
         self.nonfinite: dict | None = None
         self.interrupted = 0                # the signal number, once SIGINT/SIGTERM arrived
+        self.checkpointing = False          # a callback writes checkpoints (it answers interrupts)
+        self.optimizer_given = True         # the caller passed the optimizer (else: a checkpoint's)
         self.resumed = False
         self.engine = ""
+        # the metrics each epoch's logs will hold (what a callback may monitor)
+        base = ["loss"] + (["accuracy"] if net.is_classifier else [])
+        self.metric_names = base + ([f"val_{m}" for m in base] if has_validation else []) + \
+            [m for cb in callbacks for m in cb.provides]
 
     @property
     def history(self) -> History:
@@ -181,6 +188,7 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
                                   f"{n_val} for validation and {len(X) - n_val} for training; both need at least 1.")
         X, Y, val = X[:-n_val], Y[:-n_val], (X[-n_val:], Y[-n_val:])
     user_callbacks = _check_callbacks(callbacks)
+    optimizer_given = optimizer is not None
     opt = _optimizers.get(optimizer) if (optimizer is not None or resume is None) else None
     checkpoint = _read_resume(resume) if resume is not None else None
     if opt is None:
@@ -206,6 +214,7 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
                 "validation": val is not None, "data": _fingerprint(X, Y) if (checkpointing or checkpoint) else ""}
     state = TrainingState(net, opt, cbs, rng, epochs=epochs, batch_size=batch_size, n_samples=n,
                           has_validation=val is not None, fit_info=fit_info)
+    state.optimizer_given = optimizer_given
     for cb in cbs:
         cb.validate(state)
     if checkpoint is not None:
@@ -213,14 +222,18 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
 
     eng = engine_cls(net, opt, X, Y, batch_size)
     state.engine = history.engine = eng.name
-    previous_handlers = _install_signal_handlers(state) if checkpointing else None
+    state.checkpointing = checkpointing
+    probe = _probe(X, Y)
+    _warn_if_out_of_range(probe[0])
+    start = (_probe_cost(net, probe), _largest_weight(net))
+    previous_handlers = _install_signal_handlers(state)
     try:
         for cb in cbs:
             cb.on_train_begin(state)
         if cbs == [history] and val is None and not net.has_dropout and state.epoch_done:
             _train_epochs_in_bulk(state, eng)
         else:
-            _train_epoch_by_epoch(state, eng, val, checkpointing)
+            _train_epoch_by_epoch(state, eng, val)
     finally:
         if previous_handlers is not None:
             for sig, handler in previous_handlers.items():
@@ -228,7 +241,69 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
         for cb in cbs:
             cb.on_train_end(state)
     history.stop_reason = state.stop_reason
+    _warn_if_diverged(net, opt, probe, *start)
     return history
+
+
+def _probe(X: np.ndarray, Y: np.ndarray, size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``size`` training examples spread over the data: where the cost is taken
+    before and after training, to notice a run that diverged without reaching NaN."""
+    step = max(1, len(X) // size)
+    return X[::step][:size], Y[::step][:size]
+
+
+#: Root mean square of a feature beyond which inputs are far from the range networks train well on.
+INPUT_RMS_LIMIT = 20.0
+
+
+def _warn_if_out_of_range(X: np.ndarray) -> None:
+    """Raw 0-255 pixels (or any unscaled feature) saturate sigmoids and swamp the others:
+    such a network trains to chance with no other sign. Say so, naming the fix."""
+    rms = np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
+    j = int(np.argmax(rms))
+    if rms[j] > INPUT_RMS_LIMIT:
+        pixels = " (raw 0-255 pixels? divide them by 255)" if 0 <= X.min() and X.max() <= 255 and X.max() > 1 else ""
+        warnings.warn(
+            f"The inputs are far from the range networks train well on: feature {j} has a root mean square of "
+            f"{rms[j]:.4g} over {len(X)} of the training examples{pixels}. Scale each feature to about 1: "
+            "dp.data.Standardizer().fit(X) and its transform(X) (--standardize on the command line).",
+            InputRangeWarning, stacklevel=4)
+
+
+def _probe_cost(net, probe) -> float:
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return net.metrics(net.forward_rows(probe[0]), probe[1])["loss"]
+
+
+#: A training cost that ends above this multiple of where it began means the run failed;
+#: so do weights that grew beyond this multiple of the largest initial one (or of 1).
+DIVERGED = 1.1
+WEIGHTS_RAN_AWAY = 1000.0
+
+
+def _largest_weight(net) -> float:
+    return max(float(np.max(np.abs(layer.W), initial=0.0)) for layer in net.layers)
+
+
+def _warn_if_diverged(net, opt, probe, start_cost: float, start_weight: float) -> None:
+    """The cost ends above where it began, or the weights grew a thousandfold: the run
+    failed (|W| ~ 1e29 with ReLU at lr 1e3, or saturated sigmoids at chance) without
+    reaching NaN. Say so, naming the learning rate."""
+    end_weight = _largest_weight(net)
+    if end_weight > WEIGHTS_RAN_AWAY * max(start_weight, 1.0):
+        warnings.warn(
+            f"Training diverged: the largest weight grew from {start_weight:.3g} to {end_weight:.3g}. The learning "
+            f"rate (lr={opt.lr:g}) is probably too large: try one 10 or 100 times smaller.", DivergenceWarning,
+            stacklevel=4)
+        return
+    end_cost = _probe_cost(net, probe)
+    if np.isfinite(start_cost) and start_cost > 0 and not end_cost <= DIVERGED * start_cost:
+        what = "diverged" if not end_cost <= 1.5 * start_cost else "did not learn"
+        times = f"{end_cost / start_cost:.3g} times" if np.isfinite(end_cost) else "above"
+        warnings.warn(
+            f"Training {what}: the cost on {len(probe[0])} of the training examples ended at {end_cost:.4g}, "
+            f"{times} the {start_cost:.4g} it began at. The learning rate (lr={opt.lr:g}) is probably too "
+            "large: try one 10 or 100 times smaller.", DivergenceWarning, stacklevel=4)
 
 
 def _check_training_memory(net, opt, batch_size: int) -> None:
@@ -314,15 +389,22 @@ def _train_epochs_in_bulk(state, eng) -> None:
             state.epoch_done = False
             _nonfinite(state, *failure)
             return
+        if state.interrupted:
+            _interrupt(state)
 
 
-def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
+#: Seconds one engine call should take at most when no callback needs each batch: how
+#: long an interrupt (Ctrl-C, SIGTERM) may wait to be answered.
+BLOCK_SECONDS = 0.2
+
+
+def _train_epoch_by_epoch(state, eng, val) -> None:
     cbs = state.callbacks
+    per_batch = any(cb.wants_batches for cb in cbs)
     compiled = eng.name != "numpy"
-    if any(cb.wants_batches for cb in cbs) or checkpointing:
-        block = max(1, -(-state.n_batches // 50)) if compiled else 1
-    else:
-        block = state.n_batches
+    # Blocks of batches per engine call: 1 (or a 50th of an epoch, compiled) for callbacks
+    # that watch batches, else as many as BLOCK_SECONDS allow (measured as it goes)
+    block = max(1, -(-state.n_batches // 50)) if compiled or not per_batch else 1
     while state.epoch < state.epochs and not state.stop_training:
         if state.epoch_done:                       # a new epoch (else: resumed in the middle of one)
             state.epoch += 1
@@ -337,7 +419,11 @@ def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
         failure = None
         while state.batch < state.n_batches:
             stop = min(state.n_batches, state.batch + block)
+            began = time.perf_counter()
             blk = eng.run(state.order, state.batch, stop, state.rng)
+            if not per_batch:
+                took = max(time.perf_counter() - began, 1e-9)
+                block = max(1, min(state.n_batches, int((stop - state.batch) * BLOCK_SECONDS / took)))
             if blk.bad >= 0:
                 # rewind to the weights before the bad batch: replay the epoch up to it
                 eng.restore(snap)
@@ -348,7 +434,8 @@ def _train_epoch_by_epoch(state, eng, val, checkpointing) -> None:
                     failure = _locate_nonfinite_weights(eng, snap, state.rng, rng_state,
                                                         [(state.order, first, blk.bad)])[1:]
                 break
-            state.epoch_cost += blk.cost
+            for c in blk.costs.tolist():       # batch by batch: the same total however the epoch was cut
+                state.epoch_cost += c
             state.epoch_correct += blk.correct
             examples = min(stop * state.batch_size, state.n_samples) - state.batch * state.batch_size
             state.batch, state.batch_loss = stop, blk.cost / examples
@@ -417,8 +504,9 @@ def _nonfinite(state, batch: int, cost: float, update: bool) -> None:
 # Signals and checkpoints
 
 def _install_signal_handlers(state) -> dict | None:
-    """SIGINT/SIGTERM set a flag the loop checks after each block of batches; a second
-    SIGINT interrupts at once. Only in the main thread (Python's rule for signals)."""
+    """SIGINT/SIGTERM set a flag the loop checks after each block of batches, so training
+    stops with the weights of a finished batch (and a checkpoint, with ModelCheckpoint);
+    a second SIGINT interrupts at once. Only in the main thread (Python's rule for signals)."""
     if threading.current_thread() is not threading.main_thread():
         return None
     previous = {}
@@ -435,16 +523,17 @@ def _install_signal_handlers(state) -> dict | None:
 
 
 def _interrupt(state) -> None:
-    """Flush a checkpoint, then stop with the conventional outcome of the signal."""
+    """Flush a checkpoint (if one is written), then stop with the conventional outcome of the signal."""
     for cb in state.callbacks:
         cb.on_interrupt(state)
     signum = state.interrupted
     done, batch = state.progress
     where = f"after epoch {done}" if not batch else f"in epoch {done + 1} after batch {batch}"
+    kept = "a checkpoint was written" if state.checkpointing else \
+        "the network keeps the weights of that batch (a ModelCheckpoint would have written a checkpoint to resume from)"
     if signum == signal.SIGINT:
-        raise KeyboardInterrupt(f"training interrupted {where}; a checkpoint was written")
-    print(f"deltaprop: training stopped by signal {signum} {where}; a checkpoint was written",
-          file=sys.stderr, flush=True)
+        raise KeyboardInterrupt(f"training interrupted {where}; {kept}")
+    print(f"deltaprop: training stopped by signal {signum} {where}; {kept}", file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)
 
 
@@ -523,7 +612,6 @@ def _apply_checkpoint(state, path, training, arrays, ck_net) -> None:
             cb_arrays.setdefault(int(j), {})[key] = value
     # -- everything checked: put it in place
     net.set_weights(ck_net.get_weights())
-    opt.lr = saved_opt.get("lr", opt.lr)
     opt.set_state(training["optimizer"], {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
     state.rng.bit_generator.state = rng_state
     state.epoch = progress["epochs_done"]
@@ -545,3 +633,27 @@ def _apply_checkpoint(state, path, training, arrays, ck_net) -> None:
         elif any(cb.get_state()):
             warnings.warn(f"resume: the checkpoint holds no state for {type(cb).__name__}; it starts afresh.",
                           stacklevel=4)
+    _resume_learning_rate(state, path, saved_opt, progress)
+
+
+def _resume_learning_rate(state, path, saved_opt: dict, progress: dict) -> None:
+    """A caller who resumes with another learning rate gets it from the resume point on,
+    and is told so; everything else continues bit for bit. (The caller's optimizer keeps
+    the lr it was given: nothing of the checkpoint's is written over it.)
+
+    With a LearningRateScheduler the rate that counts is the schedule's base lr0 (the
+    optimizer's rate in the checkpoint is the schedule's value at that epoch)."""
+    opt = state.optimizer
+    if not state.optimizer_given:           # the checkpoint's own optimizer: its rate as saved
+        return
+    schedulers = [cb for cb in state.callbacks if isinstance(cb, LearningRateScheduler) and cb.lr0 is not None]
+    base = schedulers[0].lr0 if schedulers else saved_opt.get("lr", opt.lr)
+    if opt.lr == base:
+        return
+    for cb in schedulers:
+        cb.lr0 = opt.lr
+    done, batch = progress["epochs_done"], progress["batch"]
+    where = f"epoch {done + 1}" + (f", batch {batch + 1}" if batch else "")
+    what = "learning rate" if not schedulers else "schedule's base learning rate"
+    warnings.warn(f"resume: training continues from {where} with the {what} lr={opt.lr:g}; the run in "
+                  f"{str(path)!r} used lr={base:g}.", ResumeWarning, stacklevel=4)
