@@ -12,7 +12,7 @@ help:
 	@echo "make demo   - train 784-30-10 on MNIST as in the book (needs >= 95% test accuracy)"
 	@echo "make test   - the floors contract, pyflakes-level lint, then the test suite (unit, property,"
 	@echo "              worked examples, crash and resume, CLI, short MNIST run); installs Debian's pdflatex"
-	@echo "              first when it can (root and apt-get), for the LaTeX tests of explain"
+	@echo "              and chromium first when it can (root and apt-get), for the LaTeX and browser tests"
 	@echo "make clean  - remove .venv and caches"
 
 $(STAMP): pyproject.toml
@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@sh .ci/ensure-pdflatex
+	@sh .ci/ensure-chromium
 	$(BIN)/lint-imports
 	$(BIN)/ruff check --quiet --select F src tests benchmarks
 	$(BIN)/python -m pytest

@@ -475,3 +475,48 @@ def test_a_small_file_that_unpacks_to_a_huge_network_is_refused_and_a_trusted_on
     tracemalloc.stop()
     arrays = sum(p.nbytes for p in loaded.get_weights())
     assert arrays > 64e6 and peak < 1.1 * arrays          # the arrays read are the network's: held once
+
+
+def _paths(value, path=()):
+    """Every key path into a JSON value (dict keys and list indexes)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield (*path, k)
+            yield from _paths(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield (*path, i)
+            yield from _paths(v, (*path, i))
+
+
+WRONG_TYPES = [[], {}, [1, 2], {"a": 1}, 1.5, -1, None, "x", True]
+
+
+def test_every_wrongly_typed_header_value_is_a_data_error_naming_the_file_and_the_key(tmp_path):
+    net = dp.Network([3, 4, 2], activation="leaky_relu", loss=dp.losses.CrossEntropy(from_logits=True), seed=0)
+    header = io.read_header(net.save(tmp_path / "good.dpz"))
+    del header["arrays"]
+    checked = 0
+    for path in _paths(header):
+        if path[0] in ("library_version", "created", "metadata"):   # informational or the caller's
+            continue
+        for wrong in WRONG_TYPES:
+            mutated = json.loads(json.dumps(header))
+            target = mutated
+            for key in path[:-1]:
+                target = target[key]
+            if target[path[-1]] == wrong:
+                continue
+            target[path[-1]] = wrong
+            bad = _archive.write(tmp_path / "bad.dpz", mutated, io.network_arrays(net))
+            try:
+                loaded = dp.load(bad)
+            except DataError as e:
+                message = str(e)
+                assert "bad.dpz" in message, (path, wrong, message)
+                key = path[-1] if isinstance(path[-1], str) else path[-2]
+                assert repr(key) in message or f"'{key}'" in message or key in message, (path, wrong, message)
+                checked += 1
+            else:   # a value of another type that is still valid (an int where a float may be)
+                assert loaded.sizes == net.sizes, (path, wrong)
+    assert checked > 100

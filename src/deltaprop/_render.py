@@ -156,7 +156,8 @@ class Sym(Tok):
         if sup:
             s += f"<sup>{_html.escape(sup)}</sup>"
         if self.sub:
-            s += f"<sub>{_html.escape(self.sub)}</sub>"
+            head, _, tail = self.sub.partition("_")     # Mazur's h1_1: neuron 1 of hidden layer 1
+            s += f"<sub>{_html.escape(head)}" + (f"<sub>{_html.escape(tail)}</sub>" if tail else "") + "</sub>"
         return s
 
 
@@ -271,7 +272,7 @@ class Group(Tok):
         return r"\left(" + s + r"\right)" if self.paren else "{" + s + "}"
 
     def html(self, ctx) -> str:
-        s = " ".join(t.html(ctx) for t in self.toks)
+        s = join_html(self.toks, ctx)
         return f"{self.delims[0]}{s}{self.delims[1]}" if self.paren else s
 
 
@@ -396,7 +397,8 @@ class Mat(Tok):
     def html(self, ctx) -> str:
         cells = self._cells(ctx, lambda v: fmt(v, ctx.precision).replace("-", "−"))
         body = "".join("<tr>" + "".join(f"<td>{'⋮' if c is None else c}</td>" for c in r) + "</tr>" for r in cells)
-        return f'<table class="mat"><tbody>{body}</tbody></table>'
+        # the span draws the brackets (its ::before and ::after, as tall as the table): see _CSS
+        return f'<span class="mat"><table><tbody>{body}</tbody></table></span>'
 
 
 def _kept(n: int, limit: int) -> list:
@@ -468,6 +470,12 @@ def join_text(toks, ctx) -> Box:
 def join_flat(toks, ctx) -> str:
     gaps = _gaps(toks)
     return "".join((gaps[n - 1] if n else "") + t.flat(ctx) for n, t in enumerate(toks))
+
+
+def join_html(toks, ctx) -> str:
+    """As join_flat: the text's spacing, so that HTML reads (y − a)², not ( y − a ) ²."""
+    gaps = _gaps(toks)
+    return "".join((gaps[n - 1] if n else "") + t.html(ctx) for n, t in enumerate(toks))
 
 
 # -- the document ---------------------------------------------------------------------
@@ -1382,18 +1390,27 @@ body { font-family: Georgia, 'Times New Roman', serif; max-width: 70rem; margin:
        color: #1d1d1f; line-height: 1.45; }
 h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #ccc; margin-top: 2rem; } h3 { font-size: 1.05rem; }
 .note { background: #fff7e0; border-left: 4px solid #e0a800; padding: 0.4rem 0.8rem; margin: 0.6rem 0; }
-.eq { margin: 0.35rem 0 0.35rem 1.2rem; display: flex; flex-wrap: wrap; align-items: center; gap: 0.35rem; }
-.eq .erratum { color: #a04000; font-style: italic; font-size: 0.9rem; margin-left: 1rem; }
+/* An equation: its formula on one line (never broken: a formula wider than the page scrolls
+   in its own box), then the erratum, which may go to the next line. */
+.eq { margin: 0.35rem 0 0.35rem 1.2rem; display: flex; flex-wrap: wrap; align-items: center; column-gap: 1rem; }
+.formula { white-space: nowrap; max-width: 100%; overflow-x: auto; overflow-y: hidden; padding: 0.1rem 0; }
+.eq .erratum { color: #a04000; font-style: italic; font-size: 0.9rem; }
 .frac { display: inline-flex; flex-direction: column; vertical-align: middle; text-align: center; }
 .frac > span:first-child { border-bottom: 1px solid currentColor; padding: 0 0.2rem; }
-table.mat { display: inline-table; border-collapse: collapse; border-left: 1.5px solid #333;
-            border-right: 1.5px solid #333; border-radius: 6px; vertical-align: middle; }
-table.mat td { padding: 0.05rem 0.45rem; text-align: right; font-family: 'DejaVu Sans Mono', monospace;
-               font-size: 0.9rem; }
+/* A matrix in brackets, as bmatrix: a [ and a ] of the table's full height (bars would read as |A|). */
+.mat { display: inline-block; position: relative; vertical-align: middle; margin: 0.15rem 0.15rem; padding: 0 0.3rem; }
+.mat::before, .mat::after { content: ""; position: absolute; top: 0; bottom: 0; width: 0.35rem;
+                            box-sizing: border-box; border: 1.5px solid #333; }
+.mat::before { left: 0; border-right: none; }
+.mat::after { right: 0; border-left: none; }
+.mat table { border-collapse: collapse; }
+.mat td { padding: 0.05rem 0.35rem; text-align: right; font-family: 'DejaVu Sans Mono', monospace; font-size: 0.9rem; }
 table.data { border-collapse: collapse; } table.data td, table.data th { padding: 0.2rem 0.8rem; text-align: right;
              border-bottom: 1px solid #ddd; font-family: 'DejaVu Sans Mono', monospace; }
 .word { font-style: normal; font-family: sans-serif; font-size: 0.9rem; }
-figure { margin: 1rem 0; } figure svg { border: 1px solid #ddd; background: #fcfcfc; margin: 0 0.5rem 0.5rem 0; }
+figure { margin: 1rem 0; }
+.drawing { display: flex; flex-wrap: wrap; gap: 0.5rem; overflow-x: auto; }   /* a wide network scrolls */
+.drawing svg { flex: none; border: 1px solid #ddd; background: #fcfcfc; }
 svg text { font-family: 'DejaVu Sans', sans-serif; }
 """
 
@@ -1411,10 +1428,9 @@ def to_html(doc, ctx, trace, nota) -> str:
             text = "".join(_html.escape(x) if isinstance(x, str) else x.html(ctx) for x in block.parts)
             out.append(f'<div class="note"><b>Note:</b> {text}</div>' if block.kind == "note" else f"<p>{text}</p>")
         elif isinstance(block, Eq):
-            sides = [" ".join(t.html(ctx) for t in side) for side in block.sides]
-            inner = " <span>=</span> ".join(f"<span>{s}</span>" for s in sides)
+            formula = " = ".join(join_html(side, ctx) for side in block.sides)
             note = f'<span class="erratum">[{_html.escape(block.note)}]</span>' if block.note else ""
-            out.append(f'<div class="eq">{inner}{note}</div>')
+            out.append(f'<div class="eq"><span class="formula">{formula}</span>{note}</div>')
         elif isinstance(block, Table):
             head = "".join(f"<th>{_html.escape(h)}</th>" for h in block.header)
             body = "".join("<tr>" + "".join(f"<td>{_html.escape(c) if isinstance(c, str) else c.html(ctx)}</td>"
@@ -1426,100 +1442,350 @@ def to_html(doc, ctx, trace, nota) -> str:
     return "\n".join(out) + "\n"
 
 
-def _drawing(st, trace, nota, ctx) -> str:
-    """Two SVG pictures of the network: before the update (w, dC/dw, z, a) and after it (w+, z, a)."""
-    note = "" if trace.m == 1 else f" (z and a of the first of the {trace.m} examples)"
-    parts = [f"<h2>The network{_html.escape(note)}</h2>", "<figure>",
-             _svg(st, trace, nota, ctx, after=False), _svg(st, trace, nota, ctx, after=True)]
-    cut = any(n > ctx.max_units for n in trace.sizes)
-    labels = _edge_labels(trace, ctx)
-    caption = ("Before the update, each node shows its z and a, each edge its weight w and dC/dw (∂). "
-               "After the update: the new weights, and the z and a of the forward pass they give.")
-    if cut:
-        caption += f" Layers wider than {ctx.max_units} show the first {ctx.max_units - 1} neurons and the last."
-    if not labels:
-        caption += " There are too many edges to label: hover over an edge for its numbers."
-    parts += [f"<figcaption>{_html.escape(caption)}</figcaption>", "</figure>"]
-    return "\n".join(parts)
+# -- the drawing of the network (HTML) ---------------------------------------------------
+#
+# Two SVG pictures, before and after the update, on one layout. Each node shows its
+# summed input, its output and its bias, in the notation's symbols; each edge, where
+# there are few enough, its weight (and before the update dC/dw). Numbers are cut to
+# four significant digits to fit; every digit is in the hover text. The page has no
+# script, so text is measured by estimate: DejaVu Sans's advance widths, on the wide side.
+
+FONT = 11                  # px, every label of the drawing
+LEAD = 13                  # px from one line of a label to the next
+SCRIPT = 0.7               # a sub- or superscript's size, of the text's
+MARGIN, TITLE = 12, 34     # px round the drawing, and the band of its title
+MAX_LABELLED = 16          # edges between two layers that may still get labels
+PAD = 2                    # px a line keeps clear of a label's text
+
+_SIZE = {"sup": SCRIPT, "sub": SCRIPT, "subsub": SCRIPT * 0.8}   # of the text's size
+_SHIFT = {"sup": 0.38, "sub": -0.2, "subsub": -0.32}                # of the text's size, up
+_EM = {**dict.fromkeys(" .,:;", 0.34), **dict.fromkeys("ijlIJ", 0.3), **dict.fromkeys("()[]-frt", 0.42),
+       **dict.fromkeys("=+−×·", 0.84), **dict.fromkeys("mwMW…⋮", 1.0)}
 
 
-def _edge_labels(trace, ctx) -> bool:
-    shown = [min(n, ctx.max_units) for n in trace.sizes]
-    return max(a * b for a, b in zip(shown[:-1], shown[1:])) <= 16
+def short(value: float) -> str:
+    """A number for the drawing: 4 significant digits, in powers of ten below 0.001 and from 1e5.
+
+    >>> short(0.593269992), short(12.395963675), short(2.32386e-07), short(-0.0190491), short(0), short(1.5e5)
+    ('0.5933', '12.4', '2.324e−7', '−0.01905', '0', '1.5e5')
+    """
+    v = float(value)
+    if not math.isfinite(v) or v == 0:
+        return "0" if v == 0 else str(v)
+    if 1e-3 <= abs(v) < 1e5:
+        s = np.format_float_positional(v, precision=4, unique=False, fractional=False, trim="-")
+    else:
+        mant, exp = f"{v:.3e}".split("e")
+        s = f"{mant.rstrip('0').rstrip('.')}e{int(exp)}"
+    return s.replace("-", "−")
 
 
-def _svg(st, trace, nota, ctx, after: bool) -> str:
-    p = min(ctx.precision, 6)
-    sizes = trace.sizes
-    cols = [_kept(n, ctx.max_units) for n in sizes]
-    gap_x, gap_y, r = 250, 120, 34
-    height = 90 + gap_y * max(len(c) for c in cols)
-    width = 120 + gap_x * (len(sizes) - 1)
-    C = nota.cost
+def _runs(sym: Sym) -> list[tuple[str, str]]:
+    """A symbol as runs of SVG text, (text, style): style "i" for an italic letter, "sup", "sub", "subsub" or ""."""
+    runs = [(sym.base, "i" if len(sym.base) == 1 else "")]
+    sup = sym.sup + ("+" if sym.plus else "")
+    if sup:
+        runs.append((sup, "sup"))         # as Sym.html: the superscript, then the subscript
+    if sym.sub:
+        head, _, tail = sym.sub.partition("_")            # Mazur's h1_1: a subscript's subscript
+        runs += [(head, "sub")] + ([(tail, "subsub")] if tail else [])
+    return runs
 
-    def pos(c, idx):
-        n = len(cols[c])
-        return 60 + c * gap_x, 60 + (height - 90) / 2 - (n - 1) * gap_y / 2 + idx * gap_y
 
-    labels = _edge_labels(trace, ctx)
-    esc = _html.escape
-    body = [f'<svg width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img">',
-            f'<text x="10" y="22" font-size="15" font-weight="bold">{"after" if after else "before"} the update</text>']
-    for c in range(1, len(sizes)):
-        ly = st.layers[c - 1]
-        W = ly.W_new if after else ly.W
+def _says(sym: Sym, value: float) -> list[tuple[str, str]]:
+    """``sym = value``, as runs."""
+    return _runs(sym) + [(f" = {short(value)}", "")]
+
+
+def _width(runs) -> float:
+    """The runs' estimated width in px."""
+    return 1.04 * FONT * sum(_EM.get(ch, 0.64) * _SIZE.get(style, 1) for text, style in runs for ch in text)
+
+
+def _tspans(runs) -> str:
+    """The runs as SVG: scripts smaller and shifted, italic letters, as the equations set them."""
+    out = []
+    for text, style in runs:
+        t = _html.escape(text)
+        if style == "i":
+            out.append(f'<tspan font-style="italic">{t}</tspan>')
+        elif style:
+            # shifted by a length: Chromium's "sub" drops a script onto the next line
+            cls = "sub" if style == "subsub" else style
+            out.append(f'<tspan class="{cls}" font-size="{_SIZE[style]:.0%}" '
+                       f'baseline-shift="{_SHIFT[style] * FONT:g}">{t}</tspan>')
+        else:
+            out.append(t)
+    return "".join(out)
+
+
+class _Label:
+    """Lines of runs, each with its colour; ``w`` x ``h`` is the room it takes."""
+
+    def __init__(self, lines, tip: str = ""):
+        self.lines, self.tip = lines, tip          # lines: [(runs, colour)]
+        self.w = max(_width(runs) for runs, _ in lines)
+        self.h = LEAD * (len(lines) - 1) + 17      # from the first line's ascent to the last's subscripts
+
+    def svg(self, x, y, cls: str, angle: float = 0.0) -> str:
+        """One <text> centred at (x, y), turned by angle (radians) about its centre; a line to each
+        <tspan> (one box, so that its lines are measured as one)."""
+        lines = []
+        for n, (runs, colour) in enumerate(self.lines):
+            dy = f' dy="{LEAD}"' if n else ""
+            fill = f' fill="{colour}"' if colour else ""
+            lines.append(f'<tspan x="{x:.1f}"{dy}{fill}>{_tspans(runs)}</tspan>')
+        base = y - self.h / 2 + 12                # the first baseline, 12 px under the box's top
+        turn = f' transform="rotate({math.degrees(angle):.2f} {x:.1f} {y:.1f})"' if angle else ""
+        return (f'<text class="{cls}" x="{x:.1f}" y="{base:.1f}" font-size="{FONT}" text-anchor="middle"{turn}>'
+                f'{"".join(lines)}</text>')
+
+
+def _node_labels(st, trace, nota, ctx, after: bool) -> dict:
+    """(column, neuron) -> the node's label: its z and a (the input: its value) and bias, in the notation."""
+    labels = {}
+    p = ctx.precision
+    for c, col in enumerate([_kept(n, ctx.max_units) for n in trace.sizes]):
+        for j in col:
+            if j is None:
+                continue
+            if c == 0:
+                x = A_sym(nota, -1, j)
+                labels[c, j] = _Label([(_says(x, trace.X[0, j]), "")], f"{x.flat(ctx)} = {fmt(trace.X[0, j], p)}")
+                continue
+            ly = st.layers[c - 1]
+            Z, A, b = (ly.Z_new, ly.A_new, ly.b_new) if after else (ly.Z, ly.A, ly.b)
+            shown = [(nota.z(c - 1, j), Z[j, 0], ""), (nota.a(c - 1, j), A[j, 0], ""),
+                     (nota.bias(c - 1, j, plus=after), b[j], "#666")]
+            labels[c, j] = _Label([(_says(sym, v), colour) for sym, v, colour in shown],
+                                  "; ".join(f"{sym.flat(ctx)} = {fmt(v, p)}" for sym, v, _ in shown))
+    return labels
+
+
+def _edge_label(st, nota, ctx, c, j, k, after: bool) -> _Label:
+    """Edge k -> j into column c: its weight, and before the update dC/dw (the orange line, "∂")."""
+    ly = st.layers[c - 1]
+    w = nota.w(c - 1, j, k, plus=after)
+    W = ly.W_new if after else ly.W
+    tip = f"{w.flat(ctx)} = {fmt(W[j, k], ctx.precision)}"
+    lines = [(_says(w, W[j, k]), "")]
+    if not after:
+        tip += f"; {Der(nota.cost, nota.w(c - 1, j, k)).flat(ctx)} = {fmt(ly.dW[j, k], ctx.precision)}"
+        lines.append(([(f"∂: {short(ly.dW[j, k])}", "")], "#a04000"))
+    return _Label(lines, tip)
+
+
+def _edge_keys(cols, rows: bool = False):
+    """(c, j, k) for each edge drawn, from neuron k of column c - 1 to neuron j of column c (with the
+    rows they are drawn at, if ``rows``); the cut, None, has none."""
+    for c in range(1, len(cols)):
         for jj, j in enumerate(cols[c]):
             for kk, k in enumerate(cols[c - 1]):
-                if j is None or k is None:
-                    continue
-                (x1, y1), (x2, y2) = pos(c - 1, kk), pos(c, jj)
-                wname = nota.w(c - 1, j, k, plus=after).flat(ctx)
-                tip = f"{wname} = {fmt(W[j, k], ctx.precision)}"
-                if not after:
-                    tip += f"; {Der(C, nota.w(c - 1, j, k)).flat(ctx)} = {fmt(ly.dW[j, k], ctx.precision)}"
-                body.append(f'<line x1="{x1 + r}" y1="{y1:.1f}" x2="{x2 - r}" y2="{y2:.1f}" stroke="#7a8ca5" '
-                            f'stroke-width="1.6"><title>{esc(tip)}</title></line>')
-                if labels:
-                    # Alternate ends, so that no two labels meet at one node: (k + j) even near
-                    # the source, odd near the target, each anchored away from its circle.
-                    near_source = (jj + kk) % 2 == 0
-                    lx = x1 + r + 8 if near_source else x2 - r - 8
-                    ly_ = y1 + (lx - x1) / (x2 - x1) * (y2 - y1)
-                    anchor = "start" if near_source else "end"
-                    first = f"{wname} = {fmt(W[j, k], p)}"
-                    second = "" if after else f"∂: {fmt(ly.dW[j, k], p)}"
-                    body.append(f'<text x="{lx:.1f}" y="{ly_ - 4:.1f}" font-size="11" text-anchor="{anchor}" '
-                                f'paint-order="stroke" stroke="#fcfcfc" stroke-width="4">{esc(first)}'
-                                + (f'<tspan x="{lx:.1f}" dy="13" fill="#a04000">{esc(second)}</tspan>' if second else "")
-                                + "</text>")
-    for c, col in enumerate(cols):
-        for idx, j in enumerate(col):
-            x, y = pos(c, idx)
-            if j is None:
-                body.append(f'<text x="{x}" y="{y + 5:.1f}" font-size="20" text-anchor="middle">⋮</text>')
+                if j is not None and k is not None:
+                    yield ((c, j, k), (jj, kk)) if rows else (c, j, k)
+
+
+class _Layout:
+    """Where the nodes go: columns of circles of radius r, gap_x apart, their centres gap_y apart."""
+
+    def __init__(self, cols, r, gap_x, gap_y):
+        self.cols, self.r, self.gap_x, self.gap_y = cols, r, gap_x, gap_y
+        tallest = max(len(c) for c in cols)
+        self.width = 2 * (MARGIN + r) + gap_x * (len(cols) - 1)
+        self.height = TITLE + 2 * (MARGIN + r) + gap_y * (tallest - 1)
+
+    def pos(self, c, idx):
+        """The centre of row idx of column c: each column centred on the drawing's middle."""
+        middle = TITLE + (self.height - TITLE) / 2
+        return MARGIN + self.r + c * self.gap_x, middle + (idx - (len(self.cols[c]) - 1) / 2) * self.gap_y
+
+    def edges(self):
+        """((c, j, k), start, end) for each edge drawn: from circle to circle, on the line of centres."""
+        for (c, j, k), (jj, kk) in _edge_keys(self.cols, rows=True):
+            (x1, y1), (x2, y2) = self.pos(c - 1, kk), self.pos(c, jj)
+            d = math.hypot(x2 - x1, y2 - y1)
+            ux, uy = (x2 - x1) / d * self.r, (y2 - y1) / d * self.r
+            yield (c, j, k), (x1 + ux, y1 + uy), (x2 - ux, y2 - uy)
+
+    def circles(self):
+        return [(*self.pos(c, idx), self.r) for c, col in enumerate(self.cols)
+                for idx, j in enumerate(col) if j is not None]
+
+
+class _Box:
+    """A label's room: a w x h rectangle centred at (x, y), turned by angle (radians) to run along its
+    edge, on its side -1 (above) or 1 (below)."""
+
+    def __init__(self, x, y, w, h, angle=0.0, side=0):
+        self.x, self.y, self.hw, self.hh, self.angle, self.side = x, y, w / 2, h / 2, angle, side
+        self.cos, self.sin = math.cos(angle), math.sin(angle)
+
+    def toward_edge(self, h):
+        """The centre for a label h high in this room: against the room's long side nearest its edge."""
+        s = -self.side * (self.hh - h / 2)
+        return self.x - self.sin * s, self.y + self.cos * s
+
+    def local(self, x, y):
+        """(x, y) in the box's own frame: its centre at 0, its text along the first axis."""
+        dx, dy = x - self.x, y - self.y
+        return dx * self.cos + dy * self.sin, -dx * self.sin + dy * self.cos
+
+    def corners(self):
+        return [(self.x + u * self.cos - v * self.sin, self.y + u * self.sin + v * self.cos)
+                for u, v in ((-self.hw, -self.hh), (self.hw, -self.hh), (self.hw, self.hh), (-self.hw, self.hh))]
+
+    def on_circle(self, x, y, r, pad=3.0) -> bool:
+        """Whether the box comes within pad of the circle: its point nearest the centre does."""
+        u, v = self.local(x, y)
+        return math.hypot(u - min(max(u, -self.hw), self.hw), v - min(max(v, -self.hh), self.hh)) < r + pad
+
+    def crosses(self, p, q, pad=PAD) -> bool:
+        """Whether the segment p-q enters the box grown by pad: Liang-Barsky clipping, in the box's frame."""
+        (u1, v1), (u2, v2) = self.local(*p), self.local(*q)
+        du, dv = u2 - u1, v2 - v1
+        hw, hh = self.hw + pad, self.hh + pad
+        t0, t1 = 0.0, 1.0
+        for a, b in ((-du, u1 + hw), (du, hw - u1), (-dv, v1 + hh), (dv, hh - v1)):
+            if a == 0:
+                if b < 0:
+                    return False
                 continue
-            name = A_sym(nota, c - 1, j).flat(ctx)
-            if c == 0:
-                lines = [name, f"{fmt(trace.X[0, j], p)}"]
-                fill = "#eef3fb"
+            t = b / a
+            if a < 0:
+                t0 = max(t0, t)
             else:
-                ly = st.layers[c - 1]
-                Z, A = (ly.Z_new, ly.A_new) if after else (ly.Z, ly.A)
-                lines = [name, f"z {fmt(Z[j, 0], p)}", f"a {fmt(A[j, 0], p)}"]
-                fill = "#f4f9ee" if c == len(sizes) - 1 else "#ffffff"
-            body.append(f'<circle cx="{x}" cy="{y:.1f}" r="{r}" fill="{fill}" stroke="#33415c" stroke-width="1.5">'
-                        f"<title>{esc('; '.join(lines))}</title></circle>")
-            y0 = y - 6 * (len(lines) - 1)
-            for n, line in enumerate(lines):
-                weight = ' font-weight="bold"' if n == 0 else ""
-                body.append(f'<text x="{x}" y="{y0 + 12 * n + 4:.1f}" font-size="10.5" text-anchor="middle"{weight}>'
-                            f"{esc(line)}</text>")
-            if c > 0:
-                ly = st.layers[c - 1]
-                b = (ly.b_new if after else ly.b)[j]
-                body.append(f'<text x="{x}" y="{y + r + 14:.1f}" font-size="10" text-anchor="middle" fill="#555">'
-                            f"{esc(nota.bias(c - 1, j, plus=after).flat(ctx))} = {esc(fmt(b, p))}</text>")
+                t1 = min(t1, t)
+            if t0 > t1:
+                return False
+        return True
+
+    def meets(self, other, pad=3.0) -> bool:
+        """Whether two boxes come within pad of each other: no axis of either separates them."""
+        for box in (self, other):
+            for ax, ay in ((box.cos, box.sin), (-box.sin, box.cos)):
+                a = [x * ax + y * ay for x, y in self.corners()]
+                b = [x * ax + y * ay for x, y in other.corners()]
+                if min(max(a), max(b)) - max(min(a), min(b)) <= -pad:
+                    return False
+        return True
+
+
+def _to_segment(x, y, p, q) -> float:
+    """The distance from (x, y) to the segment p-q."""
+    (x1, y1), (x2, y2) = p, q
+    dx, dy = x2 - x1, y2 - y1
+    t = min(1.0, max(0.0, ((x - x1) * dx + (y - y1) * dy) / (dx * dx + dy * dy)))
+    return math.hypot(x - x1 - t * dx, y - y1 - t * dy)
+
+
+def _beside(w, h, p, q, t):
+    """A w x h room at fraction t along p-q, turned to run along it, just above it and just below."""
+    (x1, y1), (x2, y2) = p, q
+    d = math.hypot(x2 - x1, y2 - y1)
+    nx, ny = (y1 - y2) / d, (x2 - x1) / d                  # the normal, pointing down the page
+    off = h / 2 + PAD + 2                                  # the line passes 2 px clear
+    angle = math.atan2(y2 - y1, x2 - x1)                   # edges run left to right: the text stays upright
+    for side in (-1, 1):
+        yield _Box(x1 + t * (x2 - x1) + side * off * nx, y1 + t * (y2 - y1) + side * off * ny, w, h, angle, side)
+
+
+def _place(rooms: dict, layout: _Layout):
+    """Each edge's label's room (rooms: key -> its w, h): along its edge, clear of the circles, the
+    lines and the labels placed before, and plainly nearer its own edge than any other (that margin is
+    maximised, up to 30 px, then the nearness to the edge's middle); None if a label finds no room."""
+    edges = list(layout.edges())
+    circles = layout.circles()
+    taken = [_Box(100, TITLE / 2, 200, TITLE)]             # the title
+    placed = {}
+    for key, p, q in edges:
+        best = None
+        for t in (0.5, 0.45, 0.55, 0.4, 0.6, 0.35, 0.65, 0.3, 0.7, 0.25, 0.75, 0.2, 0.8, 0.15, 0.85):
+            for box in _beside(*rooms[key], p, q, t):
+                if any(not (2 <= x <= layout.width - 2 and 2 <= y <= layout.height - 2) for x, y in box.corners()) or \
+                        any(box.on_circle(*c) for c in circles) or any(box.meets(b) for b in taken) or \
+                        any(box.crosses(p2, q2) for _, p2, q2 in edges):
+                    continue
+                own = _to_segment(box.x, box.y, p, q)
+                margin = min((_to_segment(box.x, box.y, p2, q2) for k2, p2, q2 in edges if k2 != key),
+                             default=1e9) - own
+                if margin >= 6 and (best is None or min(margin, 30) > best[0] + 0.5):
+                    best = (min(margin, 30), box)        # below 6 px it would seem to label another edge
+        if best is None:
+            return None
+        placed[key] = best[1]
+        taken.append(best[1])
+    return placed
+
+
+def _layout(cols, nodes, rooms):
+    """The layout, and the rooms of the edge labels (None for no labels): nodes as large as their text,
+    the gaps widened
+    a little if a label finds no place, and no labels if one still does not, or if two layers have
+    more than MAX_LABELLED edges between them (between layers of four, sixteen edges cross too often)."""
+    r = 3 + max(math.hypot(lab.w / 2, lab.h / 2) for lab in nodes)
+    dense = max(len([j for j in a if j is not None]) * len([j for j in b if j is not None])
+                for a, b in zip(cols[:-1], cols[1:])) > MAX_LABELLED
+    for grow in () if dense else ((1, 1), (1.25, 1.2)):    # a larger drawing is no clearer
+        layout = _Layout(cols, r, (2 * r + 120) * grow[0], (2 * r + 40) * grow[1])
+        places = _place(rooms, layout)
+        if places is not None:
+            return layout, places
+    return _Layout(cols, r, 2 * r + 150, 2 * r + 24), None
+
+
+def _drawing(st, trace, nota, ctx) -> str:
+    """Two SVG pictures of the network: before the update (w, dC/dw, z, a, b) and after it (w+, z, a, b+)."""
+    cols = [_kept(n, ctx.max_units) for n in trace.sizes]
+    nodes = [_node_labels(st, trace, nota, ctx, after) for after in (False, True)]
+    edges = [{key: _edge_label(st, nota, ctx, *key, after) for key in _edge_keys(cols)} for after in (False, True)]
+    # an edge's label takes one room in both pictures: as wide as the wider, as high as the one before
+    rooms = {key: (max(edges[0][key].w, edges[1][key].w), edges[0][key].h) for key in edges[0]}
+    layout, places = _layout(cols, [lab for n in nodes for lab in n.values()], rooms)
+    z, a = _names(nota)
+    first = "" if trace.m == 1 else f" ({z} and {a} of the first of the {trace.m} examples)"
+    C, w = nota.cost.html(ctx), Sym("w").html(ctx)
+    caption = (f"Before the update, each node shows its {z}, {a} and bias, each edge its weight {w} and ∂{C}/∂{w} "
+               f"(marked ∂). After the update: the new weights and biases, and the {z} and {a} of the forward pass "
+               "they give. Numbers are rounded to 4 significant digits: hover over a node or an edge for all of them.")
+    if any(n > ctx.max_units for n in trace.sizes):
+        caption += f" Layers wider than {ctx.max_units} show the first {ctx.max_units - 1} neurons and the last."
+    if places is None:
+        caption += " There are too many edges to label: hover over an edge for its numbers."
+    pictures = [_svg(layout, nodes[n], edges[n], places or {}, after=bool(n)) for n in range(2)]
+    return "\n".join([f"<h2>The network{first}</h2>", "<figure>", '<div class="drawing">', *pictures, "</div>",
+                      f"<figcaption>{caption}</figcaption>", "</figure>"])
+
+
+def _names(nota) -> tuple[str, str]:
+    """The notation's names for a node's summed input and output, as HTML: z and a; net and out; z and x, ŷ."""
+    outs = dict.fromkeys(Sym(nota.a(i, 0).base).html(None) for i in range(nota.L))
+    return Sym(nota.z(0, 0).base).html(None), " or ".join(outs)
+
+
+def _svg(layout, nodes, edge_labels, places, after: bool) -> str:
+    w, h, r = layout.width, layout.height, layout.r
+    body = [f'<svg width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" role="img">',
+            f'<text x="{MARGIN}" y="24" font-size="15" font-weight="bold">'
+            f'{"after" if after else "before"} the update</text>']
+    for key, (x1, y1), (x2, y2) in layout.edges():
+        tip = edge_labels[key].tip if key in edge_labels else ""
+        body.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#7a8ca5" '
+                    f'stroke-width="1.4">' + (f"<title>{_html.escape(tip)}</title>" if tip else "") + "</line>")
+    for key, box in places.items():
+        label = edge_labels[key]
+        body.append(label.svg(*box.toward_edge(label.h), "edge-label", box.angle))
+    for c, col in enumerate(layout.cols):
+        for idx, j in enumerate(col):
+            x, y = layout.pos(c, idx)
+            if j is None:
+                body.append(f'<text class="cut" x="{x:.1f}" y="{y + 7:.1f}" font-size="20" '
+                            'text-anchor="middle">⋮</text>')
+                continue
+            fill = "#eef3fb" if c == 0 else "#f4f9ee" if c == len(layout.cols) - 1 else "#ffffff"
+            label = nodes[c, j]
+            body.append(f'<g class="node"><circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{fill}" stroke="#33415c" '
+                        f'stroke-width="1.5"><title>{_html.escape(label.tip)}</title></circle>'
+                        f'{label.svg(x, y, "node-label")}</g>')
     body.append("</svg>")
     return "\n".join(body)
 
