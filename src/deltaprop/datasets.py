@@ -49,8 +49,8 @@ import numpy as np
 
 from ._array import as_dtype
 from ._files import atomic_open, open_for_reading
-from .errors import (DataError, DeltapropTypeError, MissingFileError, ShapeError, UnknownNameError, ValidationError,
-                     did_you_mean)
+from .errors import (DataError, DeltapropTypeError, InputError, MissingFileError, ShapeError, UnknownNameError,
+                     ValidationError, did_you_mean)
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "FASHION_MNIST_CLASSES", "load_csv", "save_csv", "CsvData",
            "DATASETS", "IdxFile", "IdxDataset"]
@@ -756,7 +756,7 @@ _CSV_CHUNK = 4096
 
 
 def load_csv(path, *, target=-1, header="auto", delimiter: str = ",", dtype="float64",
-             encoding: str = "utf-8") -> CsvData:
+             encoding: str = "utf-8", features=None) -> CsvData:
     """Read a CSV table into features ``X`` and a target column ``y``.
 
     Every column but the target must hold numbers (anything Python's ``float``
@@ -778,15 +778,22 @@ def load_csv(path, *, target=-1, header="auto", delimiter: str = ",", dtype="flo
         delimiter: the one character between fields (``";"``, ``"\\t"``, ...).
         dtype: ``"float64"`` (default) or ``"float32"``, for ``X`` and a float ``y``.
         encoding: of the file, when ``path`` is one (a text object is decoded already).
+        features: the names of the feature columns, in the order ``X`` gets them
+            (default: every column but the target, in the file's order). The file must
+            have a header holding each of them, and no column besides them and the
+            target (a model's features come back in the order it was trained on,
+            however a file orders them).
 
     Returns:
         A :class:`CsvData`: ``X`` ``(n, d)``, ``y`` ``(n,)`` or None,
         ``feature_names``, ``target_name`` and ``class_names``.
 
     Raises:
-        DataError: the file cannot be read or decoded, is empty or has no data rows,
-            has a row with the wrong number of fields, an empty field, a token that
-            is not a number, NaN or infinity, broken quoting, or a target column
+        MissingFileError: there is no file at ``path`` (also a ``FileNotFoundError``).
+        DataError: the file cannot be opened, or is not a regular file.
+        InputError: (a DataError) the file cannot be decoded, is empty or has no data
+            rows, has a row with the wrong number of fields, an empty field, a token
+            that is not a number, NaN or infinity, broken quoting, or a target column
             mixing numbers and text. The message names the file, the line (1-based,
             counting every line of the file) and, for a field, the column (1-based)
             and its name.
@@ -812,8 +819,35 @@ def load_csv(path, *, target=-1, header="auto", delimiter: str = ",", dtype="flo
         raise ValidationError(
             f"The 'delimiter' argument must be one character other than a quote or a line break. Got {delimiter!r} instead."
         )
+    if features is not None and (isinstance(features, str) or not isinstance(features, Sequence)
+                                 or not all(isinstance(name, str) for name in features) or not features):
+        raise DeltapropTypeError(f"The 'features' argument must be a non-empty list of column names. "
+                                 f"Got {features!r} instead.")
     with _open_text(path, encoding) as (f, where):
-        return _read_csv(f, where, target=target, header=header, delimiter=delimiter, dt=dt)
+        return _read_csv(f, where, target=target, header=header, delimiter=delimiter, dt=dt,
+                         features=None if features is None else list(features))
+
+
+def read_csv_header(path, *, header="auto", delimiter: str = ",", encoding: str = "utf-8"):
+    """``(column names or None, number of columns)`` of a CSV file, from its first rows
+    alone, with :func:`load_csv`'s rules for ``header="auto"``.
+
+    >>> import io
+    >>> read_csv_header(io.StringIO("a,b\\n1,2\\n")), read_csv_header(io.StringIO("1,2\\n3,4\\n"))
+    ((('a', 'b'), 2), (None, 2))
+    """
+    if not (header is True or header is False or (isinstance(header, str) and header == "auto")):
+        raise ValidationError(f"The 'header' argument must be True, False or 'auto'. Got {header!r} instead.")
+    with _open_text(path, encoding) as (f, where):
+        rows = _csv_rows(f, where, delimiter)
+        head = next(rows, None)
+        if head is None:
+            raise InputError(f"{where} is empty: it holds no rows (blank lines do not count).")
+        first = head[1]
+        if header == "auto":
+            second = next(rows, None)
+            header = _looks_like_header(first, None if second is None else second[1])
+        return (tuple(t.strip() for t in first) if header else None), len(first)
 
 
 @contextlib.contextmanager
@@ -857,7 +891,7 @@ def _without_bom(f) -> Iterator[str]:
 
 
 def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """``(first line number, fields)`` of each non-blank row, errors as DataError."""
+    """``(first line number, fields)`` of each non-blank row, errors as InputError."""
     # strict: broken quoting ("a"b, a quote left open at the end) is an error, not a guess.
     reader = csv.reader(_without_bom(f), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
     end = 0  # the last line of the row before
@@ -868,11 +902,11 @@ def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as e:
             # The field size limit (128 KiB) is csv's bound on what one line may claim.
-            raise DataError(f"{where}, line {reader.line_num}: malformed CSV: {e}.") from None
+            raise InputError(f"{where}, line {reader.line_num}: malformed CSV: {e}.") from None
         except UnicodeDecodeError as e:
-            raise DataError(f"{where}: {_decode_error_place(f, e)} is not valid {e.encoding} text: {e.reason}.") from None
+            raise InputError(f"{where}: {_decode_error_place(f, e)} is not valid {e.encoding} text: {e.reason}.") from None
         except UnicodeError as e:  # a codec's own complaint, e.g. UTF-16 without its byte-order mark
-            raise DataError(f"{where} cannot be decoded: {e}.") from None
+            raise InputError(f"{where} cannot be decoded: {e}.") from None
         except OSError as e:
             raise DataError(f"Cannot read CSV file {where}: {e}.") from e
         start, end = end + 1, reader.line_num
@@ -911,12 +945,12 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
 
 
-def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) -> CsvData:
+def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype, features=None) -> CsvData:
     """:func:`load_csv` on an open text file ``f`` (``where`` names it in messages)."""
     rows = _csv_rows(f, where, delimiter)
     head = next(rows, None)
     if head is None:
-        raise DataError(f"{where} is empty: it holds no rows (blank lines do not count).")
+        raise InputError(f"{where} is empty: it holds no rows (blank lines do not count).")
     line1, row1 = head
     pending = []
     if header == "auto":
@@ -930,7 +964,7 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
 
     t = _target_column(target, names, width, where, line1, header)
     if t is not None and width == 1:
-        raise DataError(f"{where} has a single column (line {line1}); with it as the target no feature column is left.")
+        raise InputError(f"{where} has a single column (line {line1}); with it as the target no feature column is left.")
 
     if names is None:
         feature_names = tuple(f"x{j}" for j in range(width - (t is not None)))
@@ -939,6 +973,9 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
         feature_names = tuple(name for j, name in enumerate(names) if j != t)
         target_name = None if t is None else names[t]
     columns = [j for j in range(width) if j != t]  # file column of each feature
+    if features is not None:
+        columns = _feature_columns(features, names, t, where, line1)
+        feature_names = tuple(features)
 
     def column(j: int) -> str:
         label = names[j] if names is not None and names[j] else None
@@ -964,10 +1001,10 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
     for line, row in data_rows():
         if len(row) != width:
             first = f"the header (line {line1})" if has_header else f"line {line1}"
-            raise DataError(f"{where}, line {line}: {len(row)} fields, expected {width} as in {first}.")
+            raise InputError(f"{where}, line {line}: {len(row)} fields, expected {width} as in {first}.")
         if t is not None:
-            targets.append(row.pop(t))
-        buf.append(row)
+            targets.append(row[t])
+        buf.append([row[j] for j in columns])
         lines.append(line)
         if len(buf) == _CSV_CHUNK:
             convert()
@@ -975,7 +1012,7 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
         convert()
     if not lines:
         hint = "; if that line is data, pass header=False" if header == "auto" else ""
-        raise DataError(f"{where} has a header (line {line1}) but no data rows{hint}.")
+        raise InputError(f"{where} has a header (line {line1}) but no data rows{hint}.")
 
     X = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     if dt != np.float64:
@@ -984,6 +1021,25 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype) ->
     if t is not None:
         y, class_names = _target(targets, lines, dt, where, column(t))
     return CsvData(X, y, feature_names, target_name, class_names)
+
+
+def _feature_columns(features, names: list[str] | None, t: int | None, where: str, line1: int) -> list[int]:
+    """The file column of each name in ``features``: every one must be there, and every
+    other column must be the target (a column nobody asked for may mean a mix-up)."""
+    if names is None:
+        raise InputError(f"{where} has no header (line {line1} is data), so its columns cannot be matched to the "
+                         f"features by name ({', '.join(map(repr, features[:5]))}{', ...' if len(features) > 5 else ''}).")
+    index = {}
+    for j, name in enumerate(names):
+        index.setdefault(name, j)
+    missing = [f for f in features if f not in index]
+    extra = [name for j, name in enumerate(names) if j != t and name not in set(features)]
+    if missing or extra:
+        parts = ([f"it lacks the column(s) {', '.join(map(repr, missing))}"] if missing else []) + \
+                ([f"it has column(s) {', '.join(map(repr, extra))} that are not among them"] if extra else [])
+        raise InputError(f"{where} does not hold the features asked for ({', '.join(map(repr, features))}): "
+                         + "; ".join(parts) + ".")
+    return [index[f] for f in features]
 
 
 def _target_column(target, names: list[str] | None, width: int, where: str, line1: int, header) -> int | None:
@@ -1025,7 +1081,7 @@ def _floats(rows: list[list[str]], lines, columns: list[int], column, where: str
         if finite.all():
             return X
         i, j = np.argwhere(~finite)[0]
-        raise DataError(
+        raise InputError(
             f"{where}, line {lines[i]}, {column(columns[j])}: {rows[i][j].strip()!r} is not a finite number; "
             "NaN and infinity are not accepted (mark missing values some other way, or drop the row)."
         )
@@ -1034,7 +1090,7 @@ def _floats(rows: list[list[str]], lines, columns: list[int], column, where: str
             if not _is_number(token):
                 what = ("an empty field (a missing value; deltaprop does not fill those in)" if not token.strip()
                         else f"{token.strip()!r} is not a number")
-                raise DataError(f"{where}, line {lines[i]}, {column(columns[j])}: {what}.")
+                raise InputError(f"{where}, line {lines[i]}, {column(columns[j])}: {what}.")
     raise AssertionError("unreachable: NumPy refused a row that float() reads")  # pragma: no cover
 
 
@@ -1045,7 +1101,7 @@ def _narrow(X: np.ndarray, dt: np.dtype, place) -> np.ndarray:
     bad = ~np.isfinite(Y)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise DataError(f"{place(i, j)}: {float(X[i, j])!r} is too large for {dt} (at most {np.finfo(dt).max:.6g}).")
+        raise InputError(f"{place(i, j)}: {float(X[i, j])!r} is too large for {dt} (at most {np.finfo(dt).max:.6g}).")
     return Y
 
 
@@ -1054,14 +1110,14 @@ def _target(tokens: list[str], lines, dt: np.dtype, where: str, col: str):
     tokens = [s.strip() for s in tokens]
     for i, s in enumerate(tokens):
         if not s:
-            raise DataError(f"{where}, line {lines[i]}, target {col}: an empty field (a missing value).")
+            raise InputError(f"{where}, line {lines[i]}, target {col}: an empty field (a missing value).")
     numeric = [_is_number(s) for s in tokens]
     if all(numeric):
         y = np.array(tokens, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(y))
         if bad.size:
             i = bad[0]
-            raise DataError(f"{where}, line {lines[i]}, target {col}: {tokens[i]!r} is not a finite number; "
+            raise InputError(f"{where}, line {lines[i]}, target {col}: {tokens[i]!r} is not a finite number; "
                             "NaN and infinity are not accepted.")
         # Whole numbers (class labels, counts) stay exact as int64; anything else is a
         # regression target in the requested dtype.
@@ -1073,7 +1129,7 @@ def _target(tokens: list[str], lines, dt: np.dtype, where: str, col: str):
     if any(numeric):
         i = numeric.index(True)
         j = numeric.index(False)
-        raise DataError(
+        raise InputError(
             f"{where}, target {col} mixes numbers and text: line {lines[i]} holds {tokens[i]!r}, line {lines[j]} "
             f"holds {tokens[j]!r}. A target is all numbers or all class names."
         )

@@ -40,6 +40,12 @@ class DataError(DeltapropError, ValueError):
     """A data file that is missing, corrupt, or not what it claims to be."""
 
 
+class InputError(DataError):
+    """A file that was read, but whose content is not usable input: a CSV field that is
+    not a number, rows of unequal length, text that is not valid UTF-8. (Bad input,
+    where a plain DataError is a file that is missing, damaged or not what it claims.)"""
+
+
 class MissingFileError(DataError, FileNotFoundError):
     """A file or folder that does not exist. Also a ``FileNotFoundError`` (so ``except
     OSError`` works as with ``open``, ``np.load`` or ``torch.load``), with ``errno``,
@@ -55,18 +61,37 @@ class MissingFileError(DataError, FileNotFoundError):
 
 
 class NonFiniteError(DeltapropError, FloatingPointError, ValueError):
-    """Training produced NaN or infinity; the weights were left at their last finite values."""
+    """Training produced NaN or infinity; the weights were left at their last finite values.
+
+    ``cli`` holds the same message worded for the command line (its hint names options)."""
+
+    def __init__(self, message: str, cli: str | None = None):
+        super().__init__(message)
+        self.cli = cli or message
 
 
-class DivergenceWarning(UserWarning):
+class DeltapropWarning(UserWarning):
+    """Base class of deltaprop's warnings. ``cli`` holds the same message worded for the
+    command line, whose users pass options (``--lr``), not arguments (``lr=``)."""
+
+    def __init__(self, message: str, cli: str | None = None):
+        super().__init__(message)
+        self.cli = cli or message
+
+
+class BatchSizeWarning(DeltapropWarning):
+    """A batch larger than the training data was clipped to it."""
+
+
+class DivergenceWarning(DeltapropWarning):
     """Training ended with a cost far above where it began (finite, so no error was raised)."""
 
 
-class ResumeWarning(UserWarning):
+class ResumeWarning(DeltapropWarning):
     """A resumed fit differs from the run that wrote the checkpoint in a way it allows (the learning rate)."""
 
 
-class InputRangeWarning(UserWarning):
+class InputRangeWarning(DeltapropWarning):
     """Inputs far outside the range networks train well on (raw 0-255 pixels, unscaled features)."""
 
 

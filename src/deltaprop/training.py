@@ -36,8 +36,8 @@ from . import _archive, engines, io
 from . import optimizers as _optimizers
 from ._array import as_rng, check_memory, check_positive_int, check_real
 from .callbacks import Callback, History, LearningRateScheduler, format_logs  # noqa: F401  (History, format_logs: public here too)
-from .errors import (DataError, DeltapropTypeError, DivergenceWarning, InputRangeWarning, MissingFileError,
-                     NonFiniteError, ResumeWarning, ValidationError)
+from .errors import (BatchSizeWarning, DataError, DeltapropTypeError, DivergenceWarning, InputRangeWarning,
+                     MissingFileError, NonFiniteError, ResumeWarning, ValidationError)
 from .progress import EpochLogger, ProgressBar
 
 #: Version of the "training" part of a checkpoint (the file format has its own version).
@@ -198,8 +198,9 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
     n = len(X)
     _check_training_memory(net, opt, min(batch_size, n))
     if batch_size > n:   # warned only once every argument has been accepted
-        warnings.warn(f"batch_size={batch_size} is larger than the {n} training samples; using {n}.",
-                      stacklevel=3)
+        warnings.warn(BatchSizeWarning(f"batch_size={batch_size} is larger than the {n} training samples; using {n}.",
+                                       cli=f"--batch-size {batch_size} is larger than the {n} training samples; "
+                                           f"using {n}."), stacklevel=3)
         batch_size = n
 
     history = History()
@@ -263,11 +264,11 @@ def _warn_if_out_of_range(X: np.ndarray) -> None:
     j = int(np.argmax(rms))
     if rms[j] > INPUT_RMS_LIMIT:
         pixels = " (raw 0-255 pixels? divide them by 255)" if 0 <= X.min() and X.max() <= 255 and X.max() > 1 else ""
-        warnings.warn(
-            f"The inputs are far from the range networks train well on: feature {j} has a root mean square of "
-            f"{rms[j]:.4g} over {len(X)} of the training examples{pixels}. Scale each feature to about 1: "
-            "dp.data.Standardizer().fit(X) and its transform(X) (--standardize on the command line).",
-            InputRangeWarning, stacklevel=4)
+        finding = (f"The inputs are far from the range networks train well on: feature {j} has a root mean square "
+                   f"of {rms[j]:.4g} over {len(X)} of the training examples{pixels}.")
+        warnings.warn(InputRangeWarning(
+            f"{finding} Scale each feature to about 1: dp.data.Standardizer().fit(X) and its transform(X).",
+            cli=f"{finding} Scale each feature to about 1: pass --standardize."), stacklevel=4)
 
 
 def _probe_cost(net, probe) -> float:
@@ -296,19 +297,21 @@ def _warn_if_diverged(net, opt, probe, start_cost: float, start_weight: float) -
     reaching NaN. Say so, naming the learning rate."""
     end_weight = _largest_weight(net)
     if end_weight > WEIGHTS_RAN_AWAY * max(start_weight, 1.0):
-        warnings.warn(
-            f"Training diverged: the largest weight grew from {start_weight:.3g} to {end_weight:.3g}. The learning "
-            f"rate (lr={opt.lr:g}) is probably too large: try one 10 or 100 times smaller.", DivergenceWarning,
-            stacklevel=4)
+        _warn_diverged(f"Training diverged: the largest weight grew from {start_weight:.3g} to {end_weight:.3g}.",
+                       opt.lr)
         return
     end_cost = _probe_cost(net, probe)
     if np.isfinite(start_cost) and start_cost > 0 and not end_cost <= DIVERGED * start_cost:
         what = "diverged" if not end_cost <= 1.5 * start_cost else "did not learn"
         times = f"{end_cost / start_cost:.3g} times" if np.isfinite(end_cost) else "above"
-        warnings.warn(
-            f"Training {what}: the cost on {len(probe[0])} of the training examples ended at {end_cost:.4g}, "
-            f"{times} the {start_cost:.4g} it began at. The learning rate (lr={opt.lr:g}) is probably too "
-            "large: try one 10 or 100 times smaller.", DivergenceWarning, stacklevel=4)
+        _warn_diverged(f"Training {what}: the cost on {len(probe[0])} of the training examples ended at "
+                       f"{end_cost:.4g}, {times} the {start_cost:.4g} it began at.", opt.lr)
+
+
+def _warn_diverged(finding: str, lr: float) -> None:
+    hint = "is probably too large: try one 10 or 100 times smaller."
+    warnings.warn(DivergenceWarning(f"{finding} The learning rate (lr={lr:g}) {hint}",
+                                    cli=f"{finding} The learning rate (--lr {lr:g}) {hint}"), stacklevel=5)
 
 
 def _check_training_memory(net, opt, batch_size: int) -> None:
@@ -498,11 +501,11 @@ def _nonfinite(state, batch: int, cost: float, update: bool) -> None:
         cb.on_nonfinite(state)
     if not state.stop_training:
         what = "its update made a weight infinite or NaN" if update else f"the cost became {cost}"
+        finding = (f"Training diverged in epoch {state.epoch}, batch {batch + 1} of {state.n_batches}: {what}. "
+                   "The weights were restored to the last finite ones (from before that batch).")
         raise NonFiniteError(
-            f"Training diverged in epoch {state.epoch}, batch {batch + 1} of {state.n_batches}: {what}. "
-            "The weights were restored to the last finite ones (from before that batch). Try a smaller "
-            "learning rate, or pass callbacks=[dp.callbacks.TerminateOnNaN()] to stop without an error."
-        )
+            f"{finding} Try a smaller learning rate, or pass callbacks=[dp.callbacks.TerminateOnNaN()] to stop "
+            "without an error.", cli=f"{finding} Try a smaller --lr (it was {state.optimizer.lr:g}).")
 
 
 # ---------------------------------------------------------------------------------------
@@ -660,5 +663,8 @@ def _resume_learning_rate(state, path, saved_opt: dict, progress: dict) -> None:
     done, batch = progress["epochs_done"], progress["batch"]
     where = f"epoch {done + 1}" + (f", batch {batch + 1}" if batch else "")
     what = "learning rate" if not schedulers else "schedule's base learning rate"
-    warnings.warn(f"resume: training continues from {where} with the {what} lr={opt.lr:g}; the run in "
-                  f"{str(path)!r} used lr={base:g}.", ResumeWarning, stacklevel=4)
+    warnings.warn(ResumeWarning(f"resume: training continues from {where} with the {what} lr={opt.lr:g}; the run in "
+                                f"{str(path)!r} used lr={base:g}.",
+                                cli=f"resume: training continues from {where} with --lr {opt.lr:g}"
+                                    f"{' (the base of --schedule)' if schedulers else ''}; the run in "
+                                    f"{str(path)!r} used {base:g}."), stacklevel=4)
