@@ -726,3 +726,24 @@ def test_any_network_renders_in_every_format(case, make_opt, level, notation):
     assert "## Backward pass" in trace.render("markdown", level=level, notation=notation)
     assert Trace.from_json(trace.to_json()).render(level=level, notation=notation) == \
         trace.render(level=level, notation=notation)
+
+
+@pytest.mark.parametrize("loss, n_out", [("cross_entropy", 3), ("binary_cross_entropy", 1)])
+def test_a_from_logits_network_is_explained_in_its_probability_form_with_the_same_step(loss, n_out):
+    net = dp.Network([2, 4, n_out], activation="tanh", loss=dp.losses.get({"name": loss, "from_logits": True}), seed=0)
+    X = np.array([[0.3, -1.2], [1.0, 0.5]])
+    Y = np.array([0, 2]) if n_out == 3 else np.array([[1.0], [0.0]])
+    plain = net.copy()
+    plain.fit(X, Y, epochs=1, batch_size=2, optimizer=dp.SGD(lr=0.5), shuffle=False, engine="numpy", verbose=0)
+    trace = dp.explain(net, X, Y, optimizer=dp.SGD(lr=0.5))
+    assert trace.fused and trace.steps[0].layers[-1].activation == ("softmax" if n_out == 3 else "sigmoid")
+    assert any("from_logits=True" in note for note in trace.notes)
+    for record, layer in zip(trace.steps[0].layers, plain.layers):
+        _assert_same_bits(record.W_new, layer.W)
+        _assert_same_bits(record.dW, layer.dW)
+    assert trace.steps[0].cost == pytest.approx(net.loss(X, Y), rel=1e-14)
+    assert "from_logits=True" in trace.render("text")
+    inplace = net.copy()
+    dp.explain(inplace, X, Y, optimizer=dp.SGD(lr=0.5), inplace=True)
+    assert inplace.loss_fn.from_logits and all(np.array_equal(a, b) for a, b in zip(inplace.get_weights(),
+                                                                                 plain.get_weights()))

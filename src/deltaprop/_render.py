@@ -37,6 +37,12 @@ LEVELS = ("matrix", "neuron")
 NOTATIONS = ("nielsen", "kaist", "mazur")
 
 ERRATA_PAGE = "docs/errata.md"
+
+
+def _title(source: str) -> str:
+    """A lecture note by what it is (its title), not by its file name."""
+    from .examples import SOURCE_TITLES
+    return SOURCE_TITLES.get(source, source)
 LINE_WIDTH = 100
 
 
@@ -857,14 +863,14 @@ class _Builder:
                              f"{tr.n_params} parameters, {tr.dtype}, {examples}. Notation: {nota.name}; "
                              f"level: {self.level}."))
         if tr.source and tr.printed and isinstance(nota, Mazur):
-            self.doc.append(Para(f"The worked example of {tr.source}. Every figure the source prints is one of the "
+            self.doc.append(Para(f"The worked example of {_title(tr.source)}. Every figure the source prints is one of the "
                                  f"numbers below; where the source is wrong, the correct figure is shown, with the "
                                  f"source's beside it and a pointer to {ERRATA_PAGE}."))
         elif tr.source and tr.printed:
-            self.doc.append(Para(f"The worked example of {tr.source}; in its own notation (notation='mazur') each "
+            self.doc.append(Para(f"The worked example of {_title(tr.source)}; in its own notation (notation='mazur') each "
                                  "figure the source prints is checked."))
         elif tr.source:
-            self.doc.append(Para(f"The network of {tr.source}, which derives each term symbolically and prints "
+            self.doc.append(Para(f"The network of {_title(tr.source)}, which derives each term symbolically and prints "
                                  "no numbers: the weights are deltaprop's own choice."))
         for note in tr.notes:
             self.doc.append(Para(note, kind="note"))

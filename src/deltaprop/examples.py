@@ -40,6 +40,15 @@ class WorkedExample:
         return float(getattr(self.net.layers[layer], kind)[index])
 
 
+#: What each lecture note is, by the name of its file among the seeds.
+SOURCE_TITLES = {
+    "000_289635d1784e5639.txt": 'the slides "Neural Network Backpropagation" (in Nielsen\'s notation)',
+    "001_7fed4c401f961d13.txt": 'the KAIST CoE202 lecture "Backpropagation in Neural Network" (Y.-G. Yoon)',
+    "002_56bd98b6111f8107.txt": 'Matt Mazur\'s "A Step by Step Backpropagation Example"',
+    "003_46327547b8aaf2f7.txt": 'John Purcell\'s note "Backpropagation"',
+    "004_379d9235c7dfa996.txt": 'Leander Kurscheidt\'s slides "Backpropagation"',
+}
+
 #: Every figure 002_56bd98b6111f8107.txt prints for its 2-2-2 example, as printed.
 #: Two of them are wrong (see docs/errata.md): "E_total_after_1" and "E_total_after_10000".
 MAZUR_PRINTED = {

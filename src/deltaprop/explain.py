@@ -460,6 +460,11 @@ def explain(net, x=None, y=None, *, optimizer=None, steps: int = 1, rounds=None,
                               "Explain a copy with dropout set to 0 (net.layers[i].dropout = 0).")
     if not inplace:
         net, opt = net.copy(), copy.deepcopy(opt)
+    notes = list(SOURCE_NOTES.get(source, []))
+    caller = net
+    if net.loss_fn.from_logits:
+        net, note = _probability_form(net)
+        notes.append(note)
     # Columns laid out exactly as the reference loop lays out a batch (X[idx].T), so the
     # matrix products run the same BLAS path and give the same bits as fit.
     idx = np.arange(len(X))
@@ -480,11 +485,29 @@ def explain(net, x=None, y=None, *, optimizer=None, steps: int = 1, rounds=None,
             costs[target] = net.loss_fn(net.forward(Xc), Yc)
             if not np.isfinite(costs[target]):
                 raise NonFiniteError(f"The cost after {target} rounds is {costs[target]}. Try a smaller learning rate.")
+    if caller is not net:                  # the logits network takes the step its probability form took
+        caller.set_weights(net.get_weights())
     errata = {k: v for k, v in ERRATA.get(source, {}).items() if k in printed}
     return Trace(sizes=net.sizes, loss=net.loss_fn.name, fused=net.fused, dtype=net.dtype.name,
                  optimizer={**opt.config(), "repr": repr(opt)}, X=X.copy(), Y=Y.copy(), steps=records,
                  rounds=costs, names=names, printed=printed, errata=errata,
-                 notes=list(SOURCE_NOTES.get(source, [])), source=source)
+                 notes=notes, source=source)
+
+
+def _probability_form(net: Network) -> tuple[Network, str]:
+    """The same network with its logits turned into probabilities by the output layer
+    itself: identity + cross_entropy(from_logits) is softmax + cross_entropy, identity +
+    binary_cross_entropy(from_logits) is sigmoid + binary_cross_entropy. Both give the same
+    cost, the same delta^L = (p - y)/n and so the same step, bit for bit (the loss forms
+    p with the activation's own code); the renderers know the probability form."""
+    out = net.layers[-1]
+    link = net.loss_fn.probability_output
+    layers = [layer.copy() for layer in net.layers[:-1]]
+    layers.append(type(out)(out.n_in, out.n_out, link, W=out.W, b=out.b, fixed_bias=out.fixed_bias, dtype=out.dtype))
+    note = (f"The network's output layer is an identity whose logits z^L the {net.loss_fn.name} cost takes "
+            f"(from_logits=True); it is shown as the equivalent {link} output with that cost on the probabilities "
+            f"a^L = {link}(z^L): the same cost, delta^L and update.")
+    return Network(layers, loss=net.loss_fn.name), note
 
 
 def _check_names(names: Mapping, net: Network) -> None:
