@@ -452,3 +452,23 @@ def test_explain_a_row_of_a_data_set_or_a_csv(capsys, tmp_path, iris_csv, iris_m
     assert code == 0
     code, _, err = run(capsys, "explain", "--dataset", "mnist", "--index", 60_000)
     assert code == 2 and "--index 60000 is out of range: the data has 60000 rows" in err
+
+
+def test_mnist_out_of_the_box(capsys):
+    code, out, _ = run(capsys, "train", "--dataset", "mnist", "--verbose", 0)
+    assert code == 0 and _test_accuracy(out) >= 0.97
+
+
+def test_predict_refuses_a_fifo_instead_of_hanging(capsys, tmp_path, iris_model):
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    previous = signal.signal(signal.SIGALRM, lambda *a: pytest.fail("predict blocked on a FIFO"))
+    signal.alarm(10)
+    try:
+        code, _, err = run(capsys, "predict", iris_model, fifo)
+        assert code == 3 and "it is a FIFO (named pipe), not a regular file" in err
+        code, _, err = run(capsys, "predict", fifo, iris_model)
+        assert code == 3 and "FIFO" in err
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
