@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import deltaprop as dp
 from deltaprop import _kernels, activations, engines, losses
-from deltaprop.engines import Block, NumbaEngine, NumpyEngine
+from deltaprop.engines import Failure, NumbaEngine, NumpyEngine
 
 RTOL = {"float64": 1e-9, "float32": 2e-3}
 ATOL = {"float64": 1e-12, "float32": 1e-5}
@@ -106,18 +106,27 @@ def _orders(case, epochs):
     return np.stack([rng.permutation(len(case["X"])) for _ in range(epochs)])
 
 
+def _epochs(eng, orders):
+    """Whole epochs, one per row of ``orders``, in one call."""
+    return eng.run(orders, 0, len(orders) * eng.n_batches, None)
+
+
+def _range(eng, order, start, stop):
+    """Batches start..stop-1 of one epoch."""
+    return eng.run(np.asarray(order)[None, :], start, stop - start, None)
+
+
 @settings(deadline=None, max_examples=60)
 @given(cases(exact=True))
 def test_exact_networks_train_to_the_references_bits(case):
     ref, fast = _pair(case)
     orders = _orders(case, 2)
-    epochs_ref = ref.run_epochs(orders, None)
-    epochs_fast = fast.run_epochs(orders, None)
-    assert epochs_ref.done == epochs_fast.done
-    assert np.array_equal(epochs_ref.cost, epochs_fast.cost, equal_nan=True)
-    assert np.array_equal(epochs_ref.correct, epochs_fast.correct)
-    # a failed epoch's cost may be NaN (NaN != NaN): compare where it failed and the sums before
-    failed = [(e.failed.cost, e.failed.correct, e.failed.bad) if e.failed else None for e in (epochs_ref, epochs_fast)]
+    steps_ref, steps_fast = _epochs(ref, orders), _epochs(fast, orders)
+    assert steps_ref.done == steps_fast.done
+    assert np.array_equal(steps_ref.costs, steps_fast.costs, equal_nan=True)
+    assert np.array_equal(steps_ref.correct, steps_fast.correct)
+    # a failed batch's cost may be NaN (NaN != NaN): compare where it failed
+    failed = [(f.batch, f.update) if (f := s.failure) else None for s in (steps_ref, steps_fast)]
     assert failed[0] == failed[1]
     _assert_same(ref, fast, True, case["dtype"])
 
@@ -128,38 +137,39 @@ def test_every_activation_loss_and_optimizer_agrees_with_the_reference(case):
     ref, fast = _pair(case)
     order = _orders(case, 1)[0]
     stop = min(ref.n_batches, 4)                          # a few steps: differences stay at rounding level
-    a, b = ref.run(order, 0, stop, None), fast.run(order, 0, stop, None)
-    assert (a.bad, b.bad) == (-1, -1)
-    assert b.cost == pytest.approx(a.cost, rel=RTOL[case["dtype"]], abs=ATOL[case["dtype"]])
+    a, b = _range(ref, order, 0, stop), _range(fast, order, 0, stop)
+    assert (a.failure, b.failure) == (None, None)
+    assert b.costs.sum() == pytest.approx(a.costs.sum(), rel=RTOL[case["dtype"]], abs=ATOL[case["dtype"]])
     _assert_same(ref, fast, False, case["dtype"])
 
 
 @settings(deadline=None, max_examples=40)
 @given(cases(), st.data())
 def test_batch_ranges_compose_bit_for_bit(case, data):
-    # [0, k) then [k, n) == [0, n) in one call == run_epochs; and the same call from
-    # the same state gives the same bits (the loop's rewinding relies on it).
+    # [0, k) then [k, n) == [0, n) in one call == two epochs in one call; and the same
+    # call from the same state gives the same bits (rewinding relies on it).
     one, two = _pair(case, NumbaEngine, NumbaEngine)
     order = _orders(case, 1)[0]
     k = data.draw(st.integers(0, one.n_batches))
-    first = one.run(order, 0, k, None)
-    second = one.run(order, k, one.n_batches, None)
-    whole = two.run(order, 0, two.n_batches, None)
+    first = _range(one, order, 0, k)
+    second = _range(one, order, k, one.n_batches)
+    whole = _range(two, order, 0, two.n_batches)
     _assert_same(one, two, True, case["dtype"])
-    assert first.correct + second.correct == whole.correct
-    assert first.cost + second.cost == pytest.approx(whole.cost, rel=1e-12, abs=1e-300)
+    assert first.correct.sum() + second.correct.sum() == whole.correct.sum()
+    assert np.array_equal(np.concatenate([first.costs, second.costs]), whole.costs)
     snap = two.snapshot()
-    again = two.run(order, 0, two.n_batches, None)
+    again = _range(two, order, 0, two.n_batches)
     after = two.net.get_weights()
     two.restore(snap)
-    assert two.run(order, 0, two.n_batches, None) == again
+    assert np.array_equal(_range(two, order, 0, two.n_batches).costs, again.costs)
     assert all(np.array_equal(x, y) for x, y in zip(after, two.net.get_weights()))
     three, = _pair(case, NumbaEngine)[1:]
-    epochs = three.run_epochs(np.stack([order, order]), None)
+    epochs = _epochs(three, np.stack([order, order]))
     three_b, = _pair(case, NumbaEngine)[1:]
-    singles = [three_b.run(order, 0, three_b.n_batches, None) for _ in range(2)]
-    assert epochs.done == 2 and epochs.failed is None
-    assert [Block(c, k) for c, k in zip(epochs.cost.tolist(), epochs.correct.tolist())] == singles
+    singles = [_range(three_b, order, 0, three_b.n_batches) for _ in range(2)]
+    assert epochs.done == 2 * three.n_batches and epochs.failure is None
+    assert np.array_equal(epochs.costs, np.concatenate([s.costs for s in singles]))
+    assert np.array_equal(epochs.correct, np.concatenate([s.correct for s in singles]))
     _assert_same(three, three_b, True, case["dtype"])
 
 
@@ -177,23 +187,32 @@ def test_a_non_finite_batch_stops_the_run_before_its_update(cls, bulk):
     order = np.arange(40)
     ref_net = net.copy()
     ref = NumpyEngine(ref_net, dp.SGD(lr=0.05, momentum=0.5), *ref_net.check_XY(X, Y), 5)
-    ref_block = ref.run(order, 0, 3, None)        # the three batches before the bad one
-    if bulk:
-        epochs = eng.run_epochs(np.stack([order, order]), None)
-        assert epochs.done == 0 and epochs.failed is not None
-        block = epochs.failed
-    else:
-        block = eng.run(order, 0, 8, None)
-    assert block.bad == order_pos // 5 == 3
-    assert not np.isfinite(block.bad_cost)
-    assert block.cost == pytest.approx(ref_block.cost, rel=1e-12)      # the batches before it only
-    assert block.correct == ref_block.correct
+    ref_steps = _range(ref, order, 0, 3)        # the three batches before the bad one
+    steps = _epochs(eng, np.stack([order, order])) if bulk else _range(eng, order, 0, 8)
+    assert steps.done == 3 and steps.failure.batch == order_pos // 5 == 3
+    assert not np.isfinite(steps.failure.cost) and not steps.failure.update
+    assert steps.costs.sum() == pytest.approx(ref_steps.costs.sum(), rel=1e-12)      # the batches before it only
+    assert steps.correct.sum() == ref_steps.correct.sum()
     assert opt.iterations == 3
     for a, b in zip(net.get_weights(), ref_net.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     np.testing.assert_allclose(opt.state[0]["v"], ref.optimizer.state[0]["v"], rtol=1e-12)
     # and the next call starts from there: a range after the bad batch still runs
-    assert eng.run(order, 4, 8, None).bad == -1 and opt.iterations == 7
+    assert _range(eng, order, 4, 8).failure is None and opt.iterations == 7
+
+
+@pytest.mark.parametrize("cls", [NumpyEngine, NumbaEngine])
+def test_an_update_that_breaks_a_weight_is_found_and_undone(cls):
+    # Every cost is finite, but one update overflows a weight: the run rewinds to the
+    # weights before that update and says it was the update.
+    X = np.ones((6, 1))
+    Y = np.zeros((6, 1))
+    net = dp.Network([dp.Dense(1, 1, "identity", W=[[2.0]], b=0.0)], loss="quadratic")
+    eng = cls(net, dp.SGD(lr=1e308), *net.check_XY(X, Y), 2)     # cost 2, then W = 2 - 2e308 = -inf
+    before = net.get_weights()
+    steps = _range(eng, np.arange(6), 0, 3)
+    assert steps.failure is not None and steps.failure.batch == 0 and steps.failure.update
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights()))
 
 
 def test_the_cost_reported_is_the_sum_over_the_examples_trained():
@@ -203,11 +222,11 @@ def test_the_cost_reported_is_the_sum_over_the_examples_trained():
     eng = NumbaEngine(net, dp.SGD(lr=0.0 + 1e-300), *net.check_XY(X, y), 7)   # (almost) no learning
     before = net.copy()
     order = rng.permutation(30)
-    block = eng.run(order, 0, eng.n_batches, None)
+    steps = _range(eng, order, 0, eng.n_batches)
     Xc, Yc = before.check_XY(X[order], y[order])
     A = before.forward(Xc.T)
-    assert block.cost == pytest.approx(float(before.loss_fn.per_example(A, Yc.T).sum()), rel=1e-12)
-    assert block.correct == int(np.sum(before.classes(A.T) == before.classes(Yc)))
+    assert steps.costs.sum() == pytest.approx(float(before.loss_fn.per_example(A, Yc.T).sum()), rel=1e-12)
+    assert steps.correct.sum() == int(np.sum(before.classes(A.T) == before.target_classes(Yc)))
 
 
 @pytest.mark.parametrize("first, second", [(NumbaEngine, NumpyEngine), (NumpyEngine, NumbaEngine)])
@@ -220,11 +239,11 @@ def test_either_engine_takes_over_from_the_other_mid_epoch(first, second):
     ref, _ = _pair(case, NumpyEngine, NumpyEngine)
     a, b = _pair(case, first, second)
     order = _orders(case, 1)[0]
-    ref.run(order, 0, ref.n_batches, None)
-    a.run(order, 0, 3, None)
+    _range(ref, order, 0, ref.n_batches)
+    _range(a, order, 0, 3)
     b.net.set_weights(a.net.get_weights())
     b.optimizer.set_state(*a.optimizer.get_state())
-    b.run(order, 3, b.n_batches, None)
+    _range(b, order, 3, b.n_batches)
     _assert_same(ref, b, True, "float64")
 
 
@@ -236,7 +255,7 @@ def test_the_learning_rate_is_read_at_every_call():
     for lr in (0.2, 0.05, 0.3):
         for eng in (ref, fast):
             eng.optimizer.lr = lr
-            eng.run(np.arange(3), 0, 2, None)
+            _range(eng, np.arange(3), 0, 2)
     _assert_same(ref, fast, True, "float64")
 
 
@@ -335,8 +354,8 @@ def test_without_numba_everything_works_on_the_reference():
     assert lines[2] == "False"
 
 
-def test_blocks_compare_by_value():
-    assert Block(1.0, 2) == Block(1.0, 2, -1, 0.0)
+def test_failures_compare_by_value():
+    assert Failure(3, np.inf, False) == Failure(3, np.inf, False) != Failure(3, np.inf, True)
 
 
 def test_many_tiny_epochs_make_no_python_object_per_epoch():
@@ -347,13 +366,13 @@ def test_many_tiny_epochs_make_no_python_object_per_epoch():
     ex = dp.examples.mazur()
     eng = NumbaEngine(ex.net, dp.SGD(lr=0.5), *ex.net.check_XY(ex.x, ex.y), 1)
     orders = np.zeros((5000, 1), np.int64)
-    eng.run_epochs(orders[:10], None)
+    _epochs(eng, orders[:10])
     passes = []
     gc.collect()
     gc.callbacks.append(collected := lambda phase, info: passes.append(phase))
     try:
-        epochs = eng.run_epochs(orders, None)
+        steps = _epochs(eng, orders)
     finally:
         gc.callbacks.remove(collected)
-    assert epochs.done == 5000 and isinstance(epochs.cost, np.ndarray)
-    assert len(passes) <= 2, f"{len(passes) // 2} garbage collections during one run_epochs call"
+    assert steps.done == 5000 and isinstance(steps.costs, np.ndarray)
+    assert len(passes) <= 2, f"{len(passes) // 2} garbage collections during one run of 5000 epochs"

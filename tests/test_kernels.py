@@ -157,7 +157,8 @@ def test_output_error_keeps_nan_so_the_batch_is_caught():
         A = np.array([[np.nan], [0.5]])
         Y = np.array([[0.0, 1.0]])
         cx, D = np.empty(1), np.empty((2, 1))
-        K.output_error(K.LOSS_CODES[loss], True, K.SIGMOID, 0.0, A, A, Y, D, cx, 1.0, np.finfo(float).tiny, True)
+        K.output_error(K.LOSS_CODES[loss], True, K.ACTIVATION_CODES["sigmoid"], 0.0, A, A, Y, D, cx, 1.0,
+                       np.finfo(float).tiny, True)
         assert np.isnan(cx[0])
 
 
@@ -179,22 +180,16 @@ def test_updates_are_the_optimizers_bit_for_bit(make, dtype):
     P = np.concatenate([W.ravel(), b])
     S1, S2 = np.zeros_like(P), np.zeros_like(P)
     sgd = isinstance(opt, dp.SGD)
-    h = (lambda v: np.array(v, dtype=dtype))
+    kind = K.OPTIMIZER_CODES[type(opt).__name__]
+    hyper = K.Hyper(*np.array(opt.hyper(), dtype=np.float64).astype(dtype))   # as the engine casts them
     for t in range(1, 11):
         gW = (rng.standard_normal(W.shape) * 10.0 ** rng.integers(-4, 2)).astype(dtype)
         gb = (rng.standard_normal(b.shape)).astype(dtype)
         ref.step([(W, gW), (b, gb)])
         G = np.concatenate([gW.ravel(), gb])
-        if sgd:
-            for lo, hi, wd in ((0, 12, opt.weight_decay), (12, 16, 0.0)):
-                K.sgd_update(P[lo:hi], G[lo:hi], S1[lo:hi], h(opt.lr)[()], h(opt.momentum)[()], opt.nesterov,
-                             h(wd)[()])
-        else:
-            c2 = np.sqrt(1 - opt.beta2 ** t)
-            step, eps = opt.lr * c2 / (1 - opt.beta1 ** t), opt.eps * c2
-            for lo, hi, wd in ((0, 12, opt.weight_decay), (12, 16, 0.0)):
-                K.adam_update(P[lo:hi], G[lo:hi], S1[lo:hi], S2[lo:hi], h(opt.beta1)[()], h(opt.beta2)[()],
-                              h(1 - opt.beta1)[()], h(1 - opt.beta2)[()], h(step)[()], h(eps)[()], h(wd)[()])
+        k0, k1 = (np.array(k, dtype=dtype)[()] for k in type(opt).scalar_prepare(opt.hyper(), float(t)))
+        for lo, hi, wd in ((0, 12, hyper.weight_decay), (12, 16, dtype(0))):
+            K.apply_update(kind, P[lo:hi], G[lo:hi], S1[lo:hi], S2[lo:hi], hyper, k0, k1, wd)
     assert np.array_equal(P, np.concatenate([W.ravel(), b]))
     if sgd and ref.momentum:
         assert np.array_equal(S1, np.concatenate([ref.state[0]["v"].ravel(), ref.state[1]["v"].ravel()]))

@@ -6,12 +6,18 @@ against that reference (``tests/test_kernels.py``, ``tests/test_engines.py``). R
 ``layers.py`` to learn the algorithm; read this file to see how the same equations run
 without Python in between.
 
+What it computes comes from the declarations, not from this file: each element-wise
+activation's ``scalar``/``scalar_delta``, each loss's ``scalar_term``/``scalar_cost``/
+``scalar_grad`` and each optimizer's ``scalar_prepare``/``scalar_update`` (plain Python
+beside their NumPy forms), compiled here and chosen by the position of the class in its
+registry. Adding an activation, a loss or an optimizer there is all the engine needs.
+Softmax is the one exception, written here: its column sums must follow NumPy's order.
+
 What makes it fast:
 
-* One call trains a whole range of mini-batches, or many epochs (the loop over batches
-  and epochs runs compiled), so the ~30 NumPy calls of ~1 us each that the reference
-  spends per step are gone. That is what matters at batch 10 (W1) and for the 2-2-2
-  example (W3).
+* One call trains many mini-batches, across epochs (the loop over batches runs
+  compiled), so the ~30 NumPy calls of ~1 us each that the reference spends per step
+  are gone. That is what matters at batch 10 (W1) and for the 2-2-2 example (W3).
 * Parameters, gradients and optimizer state are flat vectors with per-layer views;
   every work buffer is allocated once per call; each element-wise pass (bias +
   activation, BP1/BP2's Hadamard product, the optimizer update) is one loop; and each
@@ -19,14 +25,10 @@ What makes it fast:
   still in cache).
 * The matrix products go to the very BLAS NumPy uses (its ``cblas_?gemm``, called
   with the arguments ``np.matmul`` passes for the reference's own products), so they
-  are the reference's products, bit for bit, and share its thread pool. (numba's own
-  ``np.dot`` would call scipy's BLAS: a second thread pool, and twice as slow at W2's
-  first layer here.)
-* With plain SGD in float64, the update W -= lr dW is folded into BP4's product
-  (alpha = -lr, beta = 1), which this BLAS rounds exactly as the reference's two steps.
-
-What each of these bought, measured with ``make bench``: the README's "Speed" section
-and the runs it quotes in benchmarks/results/.
+  are the reference's products, bit for bit, and share its thread pool.
+* With a plain gradient step in float64, the update W -= lr dW is folded into BP4's
+  product (alpha = -lr, beta = 1), which this BLAS rounds exactly as the reference's
+  two steps.
 
 Agreement with the reference (what the tests check): the order of every operation is
 the reference's - sums in NumPy's pairwise order, constants in the network's dtype,
@@ -35,35 +37,179 @@ identity; the quadratic loss; every optimizer) a step gives the reference's bits
 whenever no layer has width 1 (for a batch of one example the kernel makes NumPy's
 gemv calls and its plain loop for an outer product, as ``np.matmul`` does).
 exp, tanh and log come from the C library here and from NumPy's own SIMD code there,
-which may differ in the last bit (at most 4 ulps seen; float64 exp is the C library's
-in both on a CPU without AVX-512, so W1 trains to the same bits): then one step agrees
-to within a few ulps.
+which may differ in the last bit: then one step agrees to within a few ulps.
 
-Codes: activations 0 sigmoid, 1 relu, 2 tanh, 3 identity, 4 leaky_relu, 5 softmax;
-losses 0 quadratic, 1 binary_cross_entropy, 2 cross_entropy; optimizers 0 SGD, 1 Adam.
+The entry points take named groups (:class:`Batches`, :class:`Arch`, :class:`Flat`,
+:class:`Opt`, :class:`Blas`): :func:`train` runs many steps; :func:`gradients` and
+:func:`update` are one step cut in two, with the place between them (after BP3/BP4,
+before the optimizer) where a communicator adds the ranks' gradients.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import hashlib
+import inspect
 import math
 import os
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import literal_unroll, njit, types
+from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.extending import intrinsic
 
-SIGMOID, RELU, TANH, IDENTITY, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
-QUADRATIC, BCE, CE = 0, 1, 2
-SGD, ADAM = 0, 1
-ACTIVATION_CODES = {"sigmoid": SIGMOID, "relu": RELU, "tanh": TANH, "identity": IDENTITY,
-                    "leaky_relu": LEAKY_RELU, "softmax": SOFTMAX}
-LOSS_CODES = {"quadratic": QUADRATIC, "binary_cross_entropy": BCE, "cross_entropy": CE}
+from . import activations, losses, optimizers
+from .optimizers import Hyper
+
+# Tuples of compiled functions indexed in a loop are numba's "first-class functions",
+# which it flags as experimental; the calls are resolved when compiling (literal_unroll).
+warnings.filterwarnings("ignore", message="First-class function type feature is experimental",
+                        category=NumbaExperimentalFeatureWarning)
 
 # CBLAS enums (cblas.h)
 ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112
+
+
+# ---------------------------------------------------------------------------------------
+# What the kernels learn from the declarations
+
+#: Code of each activation, loss and optimizer: its position in its registry.
+ACTIVATION_CODES = {name: i for i, name in enumerate(activations.ACTIVATIONS)}
+LOSS_CODES = {name: i for i, name in enumerate(losses.LOSSES)}
+OPTIMIZER_CODES = {cls.__name__: i for i, cls in enumerate(optimizers.OPTIMIZERS.values())}
+SOFTMAX = ACTIVATION_CODES["softmax"]
+
+
+def _compiled(fn):
+    return njit(inline="always", error_model="numpy")(fn)
+
+
+def _never(*args):      # the element-wise slot of softmax, which has its own column form
+    return args[0]
+
+
+_FORWARD = tuple(_compiled(cls.scalar or _never) for cls in activations.ACTIVATIONS.values())
+_DELTA = tuple(_compiled(cls.scalar_delta or _never) for cls in activations.ACTIVATIONS.values())
+_LOSS = tuple((_compiled(cls.scalar_term), _compiled(cls.scalar_cost), _compiled(cls.scalar_grad))
+              for cls in losses.LOSSES.values())
+_PREPARE = tuple(_compiled(cls.scalar_prepare) for cls in optimizers.OPTIMIZERS.values())
+_UPDATE = tuple(_compiled(cls.scalar_update) for cls in optimizers.OPTIMIZERS.values())
+
+
+def compiled_supports(net, optimizer) -> str | None:
+    """None if every part of ``net`` and ``optimizer`` has its compiled form, else why not."""
+    for i, layer in enumerate(net.layers):
+        act = layer.activation
+        if type(act) is not activations.ACTIVATIONS.get(act.name):
+            return f"layer {i} has a custom activation {act!r}"
+        if act.scalar is None and act.name != "softmax":
+            return f"layer {i}'s activation {act.name} has no compiled form"
+    loss = net.loss_fn
+    if type(loss) is not losses.LOSSES.get(loss.name):
+        return f"the loss {loss!r} is custom"
+    if loss.from_logits:
+        return "its loss takes logits (from_logits=True), which only the NumPy engine computes"
+    if type(optimizer).__name__ not in OPTIMIZER_CODES or type(optimizer) is not \
+            optimizers.OPTIMIZERS.get(type(optimizer).__name__.lower()):
+        return f"the optimizer {type(optimizer).__name__} is not dp.SGD or dp.Adam themselves"
+    return None
+
+
+def _invalidate_stale_cache() -> None:
+    """numba's cache of this module does not notice edits to the declarations it compiles
+    in: drop it when their source changed (a fingerprint is kept beside it)."""
+    source = "".join(inspect.getsource(m) for m in (activations, losses, optimizers)).encode()
+    fingerprint = hashlib.sha256(source).hexdigest()
+    cache = os.path.join(os.path.dirname(__file__), "__pycache__")
+    stamp = os.path.join(cache, "_kernels.declarations")
+    try:
+        with open(stamp) as f:
+            if f.read() == fingerprint:
+                return
+    except OSError:
+        pass
+    for path in glob.glob(os.path.join(cache, "_kernels.*.nb[ic]")):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    try:
+        os.makedirs(cache, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(fingerprint)
+    except OSError:          # a read-only install: its cache was filled by the same source
+        pass
+
+
+_invalidate_stale_cache()
+
+
+# ---------------------------------------------------------------------------------------
+# The named groups the entry points take
+
+class Batches(NamedTuple):
+    """What to train: batches ``start .. start + count - 1`` counted over the rows of
+    ``orders`` (batch j of the run is batch (start + j) % n_batches of epoch
+    (start + j) // n_batches; batch k of an epoch is ``order[k * size:(k + 1) * size]``,
+    the last one possibly short). With ``parts`` > 1 this process trains only its part
+    ``part`` of each batch (the examples [m part / parts, m (part + 1) / parts)), and
+    the cost's 1/m is the whole batch's."""
+
+    X: np.ndarray          # (n, n_in) rows
+    Y: np.ndarray          # (n, n_out) rows
+    orders: np.ndarray     # (epochs, n) int64
+    start: int
+    count: int
+    size: int              # m, the batch size
+    part: int = 0
+    parts: int = 1
+
+
+class Arch(NamedTuple):
+    """The network, as the kernels read it."""
+
+    sizes: np.ndarray      # (L + 1,) int64: n_0 .. n_L
+    acts: np.ndarray       # (L,) int64: activation codes
+    params: np.ndarray     # (L,) in the dtype: each activation's parameter (leaky_relu's alpha)
+    train_b: np.ndarray    # (L,) bool: the bias is trained
+    loss: int              # loss code
+    fused: bool            # delta^L = (a - y)/m directly
+    classify: bool         # count the examples classified right
+    tiny: np.floating      # the dtype's smallest normal number: where logs and divisions are floored
+
+
+class Flat(NamedTuple):
+    """Parameters, gradients and the optimizer's two state buffers, each one vector laid
+    out layer by layer: [W^1 (row-major), b^1, W^2, b^2, ...]."""
+
+    P: np.ndarray
+    G: np.ndarray
+    S1: np.ndarray
+    S2: np.ndarray
+
+
+class Opt(NamedTuple):
+    """The optimizer: its code, its hyperparameters in the dtype and in float64, and its
+    step count as a float (counted in floats: LLVM would turn pow(x, float(int)) into
+    repeated multiplication, which is not the C library's pow that Python calls)."""
+
+    kind: int
+    plain: bool            # the update is w - lr g: fold it into BP4's product (float64)
+    hyper: Hyper
+    hyper64: Hyper
+    t: np.ndarray          # (1,) float64, advanced by each step
+
+
+class Blas(NamedTuple):
+    """Addresses of NumPy's own cblas_?gemm and cblas_?gemv, and whether they take 64-bit ints."""
+
+    gemm: int
+    gemv: int
+    ilp64: bool
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,11 +414,14 @@ def gemv(f, ilp64, order, trans, M, N, A, lda, x, y):
                     zero, y.ctypes.data, np.int32(1)))
 
 
+# ---------------------------------------------------------------------------------------
+# The pieces of one step (each the compiled form of one line of layers.py)
+
 @njit(cache=True, error_model="numpy")
-def bias_activation(code, alpha, Z, b, A, one):
+def bias_activation(code, p, Z, b, A, one):
     """Z += b (per row), then A = sigma(Z): the rest of z = W a + b and a = sigma(z).
 
-    Z, A: (n, m). ``alpha`` (leaky_relu) and ``one`` are in Z's dtype.
+    Z, A: (n, m). ``p`` (the activation's parameter) and ``one`` are in Z's dtype.
     """
     n, m = Z.shape
     for i in range(n):
@@ -292,24 +441,17 @@ def bias_activation(code, alpha, Z, b, A, one):
             for i in range(n):
                 A[i, c] = A[i, c] / s
         return
-    for i in range(n):
-        for c in range(m):
-            z = Z[i, c]
-            if code == SIGMOID:         # overflow-free: e = exp(-|z|) <= 1
-                e = math.exp(-abs(z))
-                A[i, c] = (one if z >= 0 else e) / (one + e)
-            elif code == RELU:
-                A[i, c] = z if (z > 0 or z != z) else one - one   # max(z, 0), NaN kept
-            elif code == TANH:
-                A[i, c] = math.tanh(z)
-            elif code == IDENTITY:
-                A[i, c] = z
-            else:
-                A[i, c] = z if z > 0 else alpha * z
+    k = 0
+    for sigma in literal_unroll(_FORWARD):
+        if k == code:
+            for i in range(n):
+                for c in range(m):
+                    A[i, c] = sigma(Z[i, c], p, one)
+        k += 1
 
 
 @njit(cache=True, error_model="numpy")
-def delta(code, alpha, dA, Z, A, D, one):
+def delta(code, p, dA, Z, A, D, one):
     """delta = dA (.) sigma'(z) (BP1/BP2); softmax: its Jacobian-transpose product. D may be dA."""
     n, m = Z.shape
     if code == SOFTMAX:                 # a (.) (dA - sum_k dA_k a_k)
@@ -321,59 +463,44 @@ def delta(code, alpha, dA, Z, A, D, one):
             for i in range(n):
                 D[i, c] = A[i, c] * (dA[i, c] - s)
         return
-    for i in range(n):
-        for c in range(m):
-            g = dA[i, c]
-            if code == SIGMOID:
-                D[i, c] = g * (A[i, c] * (one - A[i, c]))
-            elif code == RELU:
-                D[i, c] = g if Z[i, c] > 0 else one - one
-            elif code == TANH:
-                D[i, c] = g * (one - A[i, c] * A[i, c])
-            elif code == IDENTITY:
-                D[i, c] = g
-            else:
-                D[i, c] = g if Z[i, c] > 0 else g * alpha
+    k = 0
+    for backward in literal_unroll(_DELTA):
+        if k == code:
+            for i in range(n):
+                for c in range(m):
+                    D[i, c] = backward(dA[i, c], Z[i, c], A[i, c], p, one)
+        k += 1
 
 
 @njit(cache=True, error_model="numpy")
-def _floor(a, tiny):
-    """np.maximum(a, tiny): NaN stays NaN."""
-    return tiny if a < tiny else a
-
-
-@njit(cache=True, error_model="numpy")
-def output_error(loss, fused, act, alpha, Z, A, Y, D, cx, one, tiny, classify):
+def output_error(loss, fused, act, p, Z, A, Y, D, cx, one, tiny, classify, m=0):
     """BP1: delta^L into D (with the batch's 1/m) and C_x of each example into cx.
 
-    A, Z, D: (n, m) columns; Y: (m, n) rows. Returns the number of examples
-    classified right (0 unless ``classify``).
+    A, Z, D: (n, b) columns; Y: (b, n) rows; ``m`` the whole batch's size (default b).
+    Returns the number of examples classified right (0 unless ``classify``).
     """
-    n, m = A.shape
-    mm = _cast(A, m)                    # the reference divides by A.shape[1], cast to the dtype
+    n, b = A.shape
+    mm = _cast(A, b if m == 0 else m)   # the reference divides by A.shape[1], cast to the dtype
     half = _cast(A, 0.5)
     zero = one - one
-    terms = np.empty((n, 1), A.dtype)       # C_x's terms, summed as NumPy's sum(axis=0) sums them
-    for c in range(m):
-        for i in range(n):
-            a, y = A[i, c], Y[c, i]
-            if loss == QUADRATIC:       # C_x = 1/2 sum (a - y)^2;  grad = (a - y)/m
-                d = a - y
-                terms[i, 0] = d * d
-                D[i, c] = d / mm
-            elif loss == BCE:
-                terms[i, 0] = y * math.log(_floor(a, tiny)) + (one - y) * math.log(_floor(one - a, tiny))
-                D[i, c] = (a - y) / mm if fused else (a - y) / _floor(a * (one - a), tiny) / mm
-            else:
-                terms[i, 0] = y * math.log(_floor(a, tiny))
-                D[i, c] = (a - y) / mm if fused else -y / _floor(a, tiny) / mm
-        s = _column_sum(terms, 0, zero) if m == 1 else _rows_sum(terms, zero)
-        cx[c] = half * s if loss == QUADRATIC else -s
+    terms = np.empty((n, 1), A.dtype)   # C_x's terms, summed as NumPy's sum(axis=0) sums them
+    k = 0
+    for fs in literal_unroll(_LOSS):
+        if k == loss:
+            term, cost, grad = fs
+            for c in range(b):
+                for i in range(n):
+                    a, y = A[i, c], Y[c, i]
+                    terms[i, 0] = term(a, y, tiny, one)
+                    D[i, c] = (a - y) / mm if fused else grad(a, y, tiny, one) / mm
+                s = _column_sum(terms, 0, zero) if b == 1 else _rows_sum(terms, zero)
+                cx[c] = cost(s, half)
+        k += 1
     if not fused:
-        delta(act, alpha, D, Z, A, D, one)
+        delta(act, p, D, Z, A, D, one)
     correct = 0
     if classify:
-        for c in range(m):
+        for c in range(b):
             if n == 1:
                 correct += (A[0, c] > 0.5) == (Y[c, 0] > 0.5)
             else:
@@ -388,207 +515,207 @@ def output_error(loss, fused, act, alpha, Z, A, Y, D, cx, one, tiny, classify):
 
 
 @njit(cache=True, error_model="numpy")
-def sgd_update(p, g, s1, lr, mu, nesterov, wd):
-    """SGD on the parameters p in place (optimizers.SGD.update); scalars in p's dtype, wd = 0
-    for biases. p, g (the gradient) and s1 (the momentum buffer v) are one layer's views."""
-    if mu == 0:
-        if wd == 0:
-            for k in range(p.shape[0]):
-                p[k] -= lr * g[k]
-        else:
-            for k in range(p.shape[0]):
-                p[k] -= lr * (g[k] + wd * p[k])
-        return
-    for k in range(p.shape[0]):
-        gk = g[k]
-        if wd != 0:
-            gk = gk + wd * p[k]
-        v = s1[k] * mu + gk
-        s1[k] = v
-        p[k] -= lr * (gk + mu * v if nesterov else v)
+def apply_update(kind, p, g, s1, s2, h, k0, k1, wd):
+    """The optimizer's update of one parameter array, in place: its declared
+    scalar_update for each entry. (Loops from 0 over views: LLVM vectorizes them.)"""
+    k = 0
+    for step in literal_unroll(_UPDATE):
+        if k == kind:
+            for j in range(p.shape[0]):
+                p[j], s1[j], s2[j] = step(p[j], g[j], s1[j], s2[j], h, k0, k1, wd)
+        k += 1
 
 
 @njit(cache=True, error_model="numpy")
-def adam_update(p, g, s1, s2, b1, b2, one_b1, one_b2, step, eps, wd):
-    """Adam on the parameters p in place (optimizers.Adam.update, with step = lr sqrt(1 - b2^t)/(1 - b1^t)
-    and eps = eps sqrt(1 - b2^t) already folded); scalars in p's dtype, wd = 0 for biases.
-    s1, s2 are the moments m, v. (Loops from 0 over views, IEEE division: LLVM vectorizes them.)"""
-    if wd == 0:
-        for k in range(p.shape[0]):
-            gk = g[k]
-            m = s1[k] * b1 + one_b1 * gk
-            v = s2[k] * b2 + one_b2 * (gk * gk)
-            s1[k] = m
-            s2[k] = v
-            p[k] -= step * m / (math.sqrt(v) + eps)
-        return
-    for k in range(p.shape[0]):
-        gk = g[k] + wd * p[k]
-        m = s1[k] * b1 + one_b1 * gk
-        v = s2[k] * b2 + one_b2 * (gk * gk)
-        s1[k] = m
-        s2[k] = v
-        p[k] -= step * m / (math.sqrt(v) + eps)
+def _prepare(opt, like):
+    """Advance the step count; the optimizer's per-step factors, in ``like``'s dtype."""
+    opt.t[0] += 1.0
+    k0, k1 = 0.0, 0.0
+    k = 0
+    for prepare in literal_unroll(_PREPARE):
+        if k == opt.kind:
+            k0, k1 = prepare(opt.hyper64, opt.t[0])
+        k += 1
+    return _cast(like, k0), _cast(like, k1)
 
 
 # ---------------------------------------------------------------------------------------
-# The loop over mini-batches
+# One step, and the loop over steps
 
-@njit(cache=True, error_model="numpy")
-def _batches(X, Y, order, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-             loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64,
-             Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, scalars, batch_costs):
-    """Train batches k0..k1-1 of one epoch (batch k = order[k*batch:(k+1)*batch]).
-
-    Returns (sum_x C_x, correct, bad, bad_cost, t): ``bad`` is the first batch whose
-    cost is not finite (its update not applied; the sums leave it out), else -1.
-    ``batch_costs[k - k0]`` gets each trained batch's sum of C_x.
-    """
-    L = sizes.shape[0] - 1
-    n = X.shape[0]
-    n_in, n_out = sizes[0], sizes[L]
-    f, fv = fs[0], fs[1]                # addresses of cblas_?gemm and cblas_?gemv
-    one = hyper[9]
-    zero = one - one
-    tiny = hyper[10]
-    total = 0.0
-    correct = 0
-    for k in range(k0, k1):
-        s = k * batch
-        mb = min(batch, n - s)
-        Xb = xbuf[:mb * n_in].reshape((mb, n_in))          # X[idx]: rows, C order
-        Yb = ybuf[:mb * n_out].reshape((mb, n_out))
-        for r in range(mb):             # X[idx], Y[idx] (plain loops: faster than slice copies)
-            src, dst = X[order[s + r]], Xb[r]
-            for j in range(n_in):
-                dst[j] = src[j]
-            src, dst = Y[order[s + r]], Yb[r]
-            for j in range(n_out):
-                dst[j] = src[j]
-        # feed forward: z = W a_prev + b, a = sigma(z)
-        w = 0
-        u = 0
-        for l in range(L):
-            no, ni = sizes[l + 1], sizes[l]
-            W = P[w:w + no * ni].reshape((no, ni))
-            b = P[w + no * ni:w + no * ni + no]
-            Z = Zbuf[u:u + no * mb].reshape((no, mb))
-            A = Abuf[u:u + no * mb].reshape((no, mb))
-            # one example and no dimension 1: np.matmul calls gemv (see NumPy's matmul.c.src)
-            vec = mb == 1 and no > 1 and ni > 1
-            if vec:
-                gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else Abuf[u - ni:u], Z)
-            elif l == 0:    # W @ X[idx].T
-                gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
-            else:           # W @ A_prev
-                gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, Abuf[u - ni * mb:u], mb, Z, mb)
-            bias_activation(acts[l], alphas[l], Z, b, A, one)
-            w += no * ni + no
-            u += no * mb
-        # BP1 and the cost C_x of each example
-        u -= n_out * mb
-        ZL = Zbuf[u:u + n_out * mb].reshape((n_out, mb))
-        AL = Abuf[u:u + n_out * mb].reshape((n_out, mb))
-        DL = Dbuf[u:u + n_out * mb].reshape((n_out, mb))
-        right = output_error(loss, fused, acts[L - 1], alphas[L - 1], ZL, AL, Yb, DL, cx, one, tiny, classify)
-        cost = np.float64(pairwise_sum(cx, 0, mb, zero))
-        if not math.isfinite(cost):
-            return total, correct, k, cost, t
-        total += cost
-        batch_costs[k - k0] = cost
-        correct += right
-        # BP2-BP4 from the top layer down; each layer's update as soon as BP2 has used its W
-        t += 1
-        # t again, as a float counted in floats: LLVM turns pow(x, float(int)) into
-        # repeated multiplication, which is not the C library's pow that Python calls
-        hyper64[11] += hyper64[9]
-        if opt == ADAM:           # the bias corrections, as Adam.update forms them in Python
-            c2 = math.sqrt(1.0 - math.pow(hyper64[5], hyper64[11]))
-            scalars[0] = hyper64[0] * c2 / (1.0 - math.pow(hyper64[4], hyper64[11]))
-            scalars[1] = hyper64[6] * c2
-        for l in range(L - 1, -1, -1):
-            no, ni = sizes[l + 1], sizes[l]
-            w -= no * ni + no
-            D = Dbuf[u:u + no * mb].reshape((no, mb))
-            vec = mb == 1 and no > 1 and ni > 1
-            if l > 0:                                             # BP2, for the layer below
-                dA = dAbuf[:ni * mb].reshape((ni, mb))
-                if vec:
-                    gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, P[w:w + no * ni], ni, D, dA)
-                else:
-                    gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, P[w:w + no * ni], ni, D, mb, dA, mb)
-            # BP4, dW = delta a_prev^T (a_prev^T = X[idx] for the first layer). With plain
-            # SGD in float64 the update W -= lr dW is folded into the product itself
-            # (alpha = -lr, beta = 1: no dW written, no second pass over W; 19% of W1's
-            # time), which this BLAS rounds exactly as the two steps of the reference.
-            fold = opt == SGD and hyper[1] == 0 and hyper[3] == 0 and P.itemsize == 8 and not vec
-            out = P[w:w + no * ni] if fold else G[w:w + no * ni]
-            alpha, beta = (-hyper64[0], 1.0) if fold else (1.0, 0.0)
-            if vec:         # np.matmul's plain loop for an inner dimension of 1: 0 + d a
-                a_prev = xbuf if l == 0 else Abuf[u - ni:u]
-                for i in range(no):
-                    d = Dbuf[u + i]
-                    for j in range(ni):
-                        out[i * ni + j] = zero + d * a_prev[j]
-            elif l == 0:
-                gemm(f, ilp64, NO_TRANS, NO_TRANS, no, ni, mb, D, mb, Xb, ni, out, ni, alpha, beta)
-            else:
-                gemm(f, ilp64, NO_TRANS, TRANS, no, ni, mb, D, mb, Abuf[u - ni * mb:u], mb, out, ni, alpha, beta)
-            for i in range(no):                                   # BP3: db = sum of delta
-                G[w + no * ni + i] = pairwise_sum(Dbuf, u + i * mb, mb, zero)
-            if l > 0:                                             # BP2's Hadamard product
-                u -= ni * mb
-                delta(acts[l - 1], alphas[l - 1], dA, Zbuf[u:u + ni * mb].reshape((ni, mb)),
-                      Abuf[u:u + ni * mb].reshape((ni, mb)), Dbuf[u:u + ni * mb].reshape((ni, mb)), one)
-            wb, bb, be = w + no * ni, w + no * ni, w + no * ni + (no if train_b[l] else 0)
-            if opt == SGD:
-                if not fold:
-                    sgd_update(P[w:wb], G[w:wb], S1[w:wb], hyper[0], hyper[1], hyper[2] != 0, hyper[3])
-                sgd_update(P[bb:be], G[bb:be], S1[bb:be], hyper[0], hyper[1], hyper[2] != 0, zero)
-            else:
-                adam_update(P[w:wb], G[w:wb], S1[w:wb], S2[w:wb], hyper[4], hyper[5], hyper[7], hyper[8],
-                            scalars[0], scalars[1], hyper[3])
-                adam_update(P[bb:be], G[bb:be], S1[bb:be], S2[bb:be], hyper[4], hyper[5], hyper[7], hyper[8],
-                            scalars[0], scalars[1], zero)
-    return total, correct, -1, 0.0, t
+class _Work(NamedTuple):
+    Z: np.ndarray          # z^l of every layer, one after the other
+    A: np.ndarray          # a^l
+    D: np.ndarray          # delta^l
+    dA: np.ndarray         # dC/da^l of the layer below, for BP2
+    x: np.ndarray          # the batch's rows X[idx]
+    y: np.ndarray          # and Y[idx]
+    cx: np.ndarray         # C_x of each example
 
 
 @njit(cache=True, error_model="numpy")
-def _buffers(P, sizes, batch):
+def _work(P, sizes, size):
     L = sizes.shape[0] - 1
     units = 0
     widest = 0
     for l in range(L):
-        units += sizes[l + 1] * batch
+        units += sizes[l + 1] * size
         widest = max(widest, sizes[l])
-    return (np.empty(units, P.dtype), np.empty(units, P.dtype), np.empty(units, P.dtype),
-            np.empty(widest * batch, P.dtype), np.empty(batch * sizes[0], P.dtype),
-            np.empty(batch * sizes[L], P.dtype), np.empty(batch, P.dtype), np.empty(2, P.dtype))
+    return _Work(np.empty(units, P.dtype), np.empty(units, P.dtype), np.empty(units, P.dtype),
+                 np.empty(widest * size, P.dtype), np.empty(size * sizes[0], P.dtype),
+                 np.empty(size * sizes[L], P.dtype), np.empty(size, P.dtype))
 
 
 @njit(cache=True, error_model="numpy")
-def train(X, Y, orders, k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-          loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, out_cost, out_correct, out_batch_cost):
-    """Batches k0..k1-1 of each epoch in ``orders`` (one row per epoch), stopping in the
-    first bad one; the one entry point (so the step is compiled once).
+def _step(b, j, arch, flat, opt, blas, work, interleave):
+    """Batch j of the run (see Batches): feed forward, BP1 and the cost; if it is finite,
+    BP2-BP4 into G, each layer's update as soon as BP2 has used its W (``interleave``),
+    or no update at all (the optimizer then runs in :func:`update`). Returns (the
+    batch's sum of C_x over this part, the examples classified right)."""
+    X, Y, P, G = b.X, b.Y, flat.P, flat.G
+    sizes, acts, params = arch.sizes, arch.acts, arch.params
+    L = sizes.shape[0] - 1
+    n = X.shape[0]
+    n_in, n_out = sizes[0], sizes[L]
+    nb = -(-n // b.size)
+    e, kb = (b.start + j) // nb, (b.start + j) % nb
+    order = b.orders[e]
+    f, fv, ilp64 = blas.gemm, blas.gemv, blas.ilp64
+    one = _cast(P, 1.0)
+    zero = one - one
+    tiny = arch.tiny
+    s = kb * b.size
+    mbatch = min(b.size, n - s)
+    lo = mbatch * b.part // b.parts
+    mb = mbatch * (b.part + 1) // b.parts - lo
+    if mb == 0:                         # this part of a short batch holds no example
+        G[:] = zero
+        return 0.0, 0
+    Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx = work
+    Xb = xbuf[:mb * n_in].reshape((mb, n_in))          # X[idx]: rows, C order
+    Yb = ybuf[:mb * n_out].reshape((mb, n_out))
+    for r in range(mb):                 # X[idx], Y[idx] (plain loops: faster than slice copies)
+        src, dst = X[order[s + lo + r]], Xb[r]
+        for i in range(n_in):
+            dst[i] = src[i]
+        src, dst = Y[order[s + lo + r]], Yb[r]
+        for i in range(n_out):
+            dst[i] = src[i]
+    # feed forward: z = W a_prev + b, a = sigma(z)
+    w = 0
+    u = 0
+    for l in range(L):
+        no, ni = sizes[l + 1], sizes[l]
+        W = P[w:w + no * ni].reshape((no, ni))
+        bias = P[w + no * ni:w + no * ni + no]
+        Z = Zbuf[u:u + no * mb].reshape((no, mb))
+        A = Abuf[u:u + no * mb].reshape((no, mb))
+        # one example and no dimension 1: np.matmul calls gemv (see NumPy's matmul.c.src)
+        vec = mb == 1 and no > 1 and ni > 1
+        if vec:
+            gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else Abuf[u - ni:u], Z)
+        elif l == 0:    # W @ X[idx].T
+            gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
+        else:           # W @ A_prev
+            gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, Abuf[u - ni * mb:u], mb, Z, mb)
+        bias_activation(acts[l], params[l], Z, bias, A, one)
+        w += no * ni + no
+        u += no * mb
+    # BP1 and the cost C_x of each example
+    u -= n_out * mb
+    ZL = Zbuf[u:u + n_out * mb].reshape((n_out, mb))
+    AL = Abuf[u:u + n_out * mb].reshape((n_out, mb))
+    DL = Dbuf[u:u + n_out * mb].reshape((n_out, mb))
+    right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
+                         arch.classify, mbatch)
+    cost = np.float64(pairwise_sum(cx, 0, mb, zero))
+    if not math.isfinite(cost):
+        return cost, right
+    if interleave:
+        k0, k1 = _prepare(opt, P)
+    # BP2-BP4 from the top layer down (each layer's update as soon as BP2 has used its W)
+    for l in range(L - 1, -1, -1):
+        no, ni = sizes[l + 1], sizes[l]
+        w -= no * ni + no
+        D = Dbuf[u:u + no * mb].reshape((no, mb))
+        vec = mb == 1 and no > 1 and ni > 1
+        if l > 0:                                             # BP2, for the layer below
+            dA = dAbuf[:ni * mb].reshape((ni, mb))
+            if vec:
+                gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, P[w:w + no * ni], ni, D, dA)
+            else:
+                gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, P[w:w + no * ni], ni, D, mb, dA, mb)
+        # BP4, dW = delta a_prev^T (a_prev^T = X[idx] for the first layer). A plain step in
+        # float64 folds W -= lr dW into the product itself (alpha = -lr, beta = 1: no dW
+        # written, no second pass over W), which this BLAS rounds exactly as the
+        # reference's two steps.
+        fold = interleave and opt.plain and P.itemsize == 8 and not vec
+        out = P[w:w + no * ni] if fold else G[w:w + no * ni]
+        alpha, beta = (-opt.hyper64.lr, 1.0) if fold else (1.0, 0.0)
+        if vec:         # np.matmul's plain loop for an inner dimension of 1: 0 + d a
+            a_prev = xbuf if l == 0 else Abuf[u - ni:u]
+            for i in range(no):
+                d = Dbuf[u + i]
+                for q in range(ni):
+                    out[i * ni + q] = zero + d * a_prev[q]
+        elif l == 0:
+            gemm(f, ilp64, NO_TRANS, NO_TRANS, no, ni, mb, D, mb, Xb, ni, out, ni, alpha, beta)
+        else:
+            gemm(f, ilp64, NO_TRANS, TRANS, no, ni, mb, D, mb, Abuf[u - ni * mb:u], mb, out, ni, alpha, beta)
+        for i in range(no):                                   # BP3: db = sum of delta
+            G[w + no * ni + i] = pairwise_sum(Dbuf, u + i * mb, mb, zero)
+        if l > 0:                                             # BP2's Hadamard product
+            u -= ni * mb
+            delta(acts[l - 1], params[l - 1], dA, Zbuf[u:u + ni * mb].reshape((ni, mb)),
+                  Abuf[u:u + ni * mb].reshape((ni, mb)), Dbuf[u:u + ni * mb].reshape((ni, mb)), one)
+        if interleave:
+            _update_layer(arch, flat, opt, l, w, no * ni, no, fold, k0, k1)
+    return cost, right
 
-    X (n, n_in) and Y (n, n_out) are rows; P/G/S1/S2 the flat parameters, gradients and
-    optimizer state, layer by layer [W^1 (row-major), b^1, W^2, b^2, ...]. ``hyper``
-    (in P's dtype) holds [lr, momentum, nesterov, weight_decay, beta1, beta2, eps,
-    1 - beta1, 1 - beta2, 1, tiny, t]; ``hyper64`` the same in float64 (its t is kept
-    current by the kernel). ``fs`` holds the addresses of NumPy's cblas_?gemm and
-    cblas_?gemv. Fills
-    out_cost[e] and out_correct[e] per epoch run (the bad epoch's: up to its bad batch), and
-    out_batch_cost[e, k - k0] with each batch's sum of C_x.
-    Returns (epochs completed, bad batch or -1, its cost, t).
+
+@njit(cache=True, error_model="numpy")
+def _update_layer(arch, flat, opt, l, w, n_w, n_b, folded, k0, k1):
+    """The optimizer's update of layer l's W (unless folded into BP4) and b (if trained)."""
+    P, G, S1, S2 = flat
+    wb, be = w + n_w, w + n_w + (n_b if arch.train_b[l] else 0)
+    if not folded:
+        apply_update(opt.kind, P[w:wb], G[w:wb], S1[w:wb], S2[w:wb], opt.hyper, k0, k1, opt.hyper.weight_decay)
+    zero = _cast(P, 0.0)
+    apply_update(opt.kind, P[wb:be], G[wb:be], S1[wb:be], S2[wb:be], opt.hyper, k0, k1, zero)
+
+
+@njit(cache=True, error_model="numpy")
+def train(batches, arch, flat, opt, blas, costs, correct):
+    """The batches of ``batches``, one step each (forward, backprop, update), stopping at
+    the first whose cost is not finite (its update is not applied); the one entry point
+    of a run without a communicator.
+
+    Fills ``costs[j]`` (the batch's sum of C_x, float64) and ``correct[j]`` for each
+    batch trained. Returns (batches trained, the cost of the one that stopped it or 0).
     """
-    Zb, Ab, Db, dAb, xb, yb, cx, sc = _buffers(P, sizes, batch)
-    for e in range(orders.shape[0]):
-        total, right, bad, bad_cost, t = _batches(
-            X, Y, orders[e], k0, k1, batch, P, G, S1, S2, sizes, acts, alphas, train_b,
-            loss, fused, classify, opt, hyper, hyper64, t, fs, ilp64, Zb, Ab, Db, dAb, xb, yb, cx, sc, out_batch_cost[e])
-        out_cost[e] = total
-        out_correct[e] = right
-        if bad >= 0:
-            return e, bad, bad_cost, t
-    return orders.shape[0], -1, 0.0, t
+    work = _work(flat.P, arch.sizes, batches.size)
+    for j in range(batches.count):
+        cost, right = _step(batches, j, arch, flat, opt, blas, work, True)
+        if not math.isfinite(cost):
+            return j, cost
+        costs[j] = cost
+        correct[j] = right
+    return batches.count, 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def gradients(batches, j, arch, flat, opt, blas):
+    """Batch j of the run up to BP3/BP4: the gradients of this part into G, no update.
+    Returns (this part's sum of C_x, examples classified right)."""
+    return _step(batches, j, arch, flat, opt, blas, _work(flat.P, arch.sizes, batches.size), False)
+
+
+@njit(cache=True, error_model="numpy")
+def update(arch, flat, opt):
+    """The optimizer's step on every layer from G (after the gradients were added up)."""
+    k0, k1 = _prepare(opt, flat.P)
+    sizes = arch.sizes
+    w = 0
+    for l in range(sizes.shape[0] - 1):
+        no, ni = sizes[l + 1], sizes[l]
+        _update_layer(arch, flat, opt, l, w, no * ni, no, False, k0, k1)
+        w += no * ni + no

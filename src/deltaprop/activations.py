@@ -14,9 +14,18 @@ Jacobian-vector product instead of the Hadamard product.
 Arrays are ``(n_units, batch)``: one example per column, as the seeds write them.
 Every function is finite for every finite input (no overflow, no warning) and keeps
 the input's dtype.
+
+Each element-wise activation also states sigma and its backward product one number at a
+time (:meth:`Activation.scalar`, :meth:`Activation.scalar_delta`), with the same
+operations in the same order: the compiled engine (:mod:`deltaprop._kernels`) learns
+the activations from these two and from the registry, so an activation is declared here
+and nowhere else. They are plain Python on floats (``math`` only, no helpers), which
+numba compiles when it is installed.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -39,6 +48,14 @@ class Activation:
     def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         """delta = dC/dz from dC/da: the Hadamard product dA (.) sigma'(z) of BP1 and BP2."""
         return dA * self.prime(Z, A)
+
+    #: The activation's parameter the compiled engine passes as ``p`` (leaky_relu's alpha).
+    parameter = 0.0
+
+    # The compiled engine's forms: z, a, g (= dC/da) and p are numbers in the network's
+    # dtype, ``one`` is 1 in it. None: not element-wise (softmax).
+    scalar = None          # scalar(z, p, one) -> sigma(z)
+    scalar_delta = None    # scalar_delta(g, z, a, p, one) -> g sigma'(z), as backward forms it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -68,6 +85,15 @@ class Sigmoid(Activation):
     def prime(self, Z, A):
         return A * (1.0 - A)
 
+    @staticmethod
+    def scalar(z, p, one):
+        e = math.exp(-abs(z))
+        return (one if z >= 0 else e) / (one + e)
+
+    @staticmethod
+    def scalar_delta(g, z, a, p, one):
+        return g * (a * (one - a))
+
 
 class Tanh(Activation):
     """tanh(z);  tanh'(z) = 1 - tanh(z)^2."""
@@ -79,6 +105,14 @@ class Tanh(Activation):
 
     def prime(self, Z, A):
         return 1.0 - A * A
+
+    @staticmethod
+    def scalar(z, p, one):
+        return math.tanh(z)
+
+    @staticmethod
+    def scalar_delta(g, z, a, p, one):
+        return g * (one - a * a)
 
 
 class ReLU(Activation):
@@ -96,6 +130,14 @@ class ReLU(Activation):
         # Same product as the base class, without materialising the 0/1 mask.
         return np.where(Z > 0, dA, 0.0).astype(dA.dtype, copy=False)
 
+    @staticmethod
+    def scalar(z, p, one):
+        return z if (z > 0 or z != z) else one - one     # max(z, 0), NaN kept as np.maximum keeps it
+
+    @staticmethod
+    def scalar_delta(g, z, a, p, one):
+        return g if z > 0 else one - one
+
 
 class LeakyReLU(Activation):
     """z for z > 0, alpha z otherwise;  derivative 1 or alpha."""
@@ -112,6 +154,18 @@ class LeakyReLU(Activation):
 
     def prime(self, Z, A):
         return np.where(Z > 0, 1.0, self.alpha).astype(Z.dtype)
+
+    @property
+    def parameter(self):
+        return self.alpha
+
+    @staticmethod
+    def scalar(z, p, one):
+        return z if z > 0 else p * z
+
+    @staticmethod
+    def scalar_delta(g, z, a, p, one):
+        return g if z > 0 else g * p
 
     def __repr__(self):
         return f"LeakyReLU(alpha={self.alpha})"
@@ -131,6 +185,14 @@ class Identity(Activation):
     def backward(self, dA, Z, A):
         return dA  # dA (.) 1
 
+    @staticmethod
+    def scalar(z, p, one):
+        return z
+
+    @staticmethod
+    def scalar_delta(g, z, a, p, one):
+        return g
+
 
 class Softmax(Activation):
     """softmax(z)_j = e^{z_j} / sum_k e^{z_k}, over the units of each column.
@@ -141,6 +203,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    # not element-wise: the compiled engine has its own column form (it sums in NumPy's order)
 
     def __call__(self, Z):
         # Subtracting each column's max leaves softmax unchanged and keeps exp <= 1.

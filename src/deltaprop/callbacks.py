@@ -40,7 +40,7 @@ import numpy as np
 
 from ._array import check_positive_int, check_real
 from ._files import atomic_open
-from .errors import DeltapropTypeError, ValidationError
+from .errors import DeltapropTypeError, DivergenceWarning, InputRangeWarning, ValidationError, warn
 
 
 class Callback:
@@ -454,3 +454,67 @@ class ModelCheckpoint(Callback):
     def set_state(self, meta, arrays):
         self._m.set_best(meta.get("best"))
         self.written = list(meta.get("written", []))
+
+
+class RunWatch:
+    """What every fit watches for without being asked, on a probe of up to 1,024 training
+    examples spread over the data: inputs far from the range networks train well on
+    (raw 0-255 pixels), warned when training begins; and a run that failed without
+    reaching NaN (the cost ended above where it began, or the weights grew a
+    thousandfold: ReLU at lr 1e3, saturated sigmoids at chance), warned when it ends,
+    naming the learning rate."""
+
+    #: Root mean square of a feature beyond which inputs are far from the usual range.
+    INPUT_RMS_LIMIT = 20.0
+    #: A cost that ends above this multiple of where it began means the run failed;
+    #: so do weights that grew beyond this multiple of the largest initial one (or of 1).
+    DIVERGED = 1.1
+    WEIGHTS_RAN_AWAY = 1000.0
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, size: int = 1024):
+        step = max(1, len(X) // size)
+        self.X, self.Y = X[::step][:size], Y[::step][:size]
+        self.start_cost = self.start_weight = math.nan
+
+    def begin(self, net) -> None:
+        rms = np.sqrt(np.mean(np.square(self.X, dtype=np.float64), axis=0))
+        j = int(np.argmax(rms))
+        if rms[j] > self.INPUT_RMS_LIMIT:
+            pixels = " (raw 0-255 pixels? divide them by 255)" if 0 <= self.X.min() and 1 < self.X.max() <= 255 else ""
+            finding = (f"The inputs are far from the range networks train well on: feature {j} has a root mean "
+                       f"square of {rms[j]:.4g} over {len(self.X)} of the training examples{pixels}.")
+            warn(InputRangeWarning(f"{finding} Scale each feature to about 1: dp.data.Standardizer().fit(X) and its "
+                                   "transform(X).", cli=f"{finding} Scale each feature to about 1: pass --standardize."))
+        self.start_cost, self.start_weight = self._cost(net), self._largest_weight(net)
+
+    def end(self, net, optimizer) -> None:
+        end_weight = self._largest_weight(net)
+        if end_weight > self.WEIGHTS_RAN_AWAY * max(self.start_weight, 1.0):
+            self._warn(f"Training diverged: the largest weight grew from {self.start_weight:.3g} to "
+                       f"{end_weight:.3g}.", optimizer.lr)
+            return
+        start, end = self.start_cost, self._cost(net)
+        if np.isfinite(start) and start > 0 and not end <= self.DIVERGED * start:
+            what = "diverged" if not end <= 1.5 * start else "did not learn"
+            times = f"{end / start:.3g} times" if np.isfinite(end) else "above"
+            self._warn(f"Training {what}: the cost on {len(self.X)} of the training examples ended at {end:.4g}, "
+                       f"{times} the {start:.4g} it began at.", optimizer.lr)
+
+    def _cost(self, net) -> float:
+        # the layers keep the caches of the last training pass (explain and tests read them)
+        kept = [(layer.A_prev, layer.Z, layer.A, layer.M) for layer in net.layers]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            cost = net.metrics(net.forward_rows(self.X), self.Y)["loss"]
+        for layer, cache in zip(net.layers, kept):
+            layer.A_prev, layer.Z, layer.A, layer.M = cache
+        return cost
+
+    @staticmethod
+    def _largest_weight(net) -> float:
+        return max(float(np.max(np.abs(layer.W), initial=0.0)) for layer in net.layers)
+
+    @staticmethod
+    def _warn(finding: str, lr: float) -> None:
+        hint = "is probably too large: try one 10 or 100 times smaller."
+        warn(DivergenceWarning(f"{finding} The learning rate (lr={lr:g}) {hint}",
+                               cli=f"{finding} The learning rate (--lr {lr:g}) {hint}"))

@@ -1,78 +1,76 @@
-"""Floor 4: engines, the code that runs the mini-batches of :func:`deltaprop.training.fit`.
+"""Engines: the code that trains mini-batches for :mod:`deltaprop.training`.
 
 * ``"numpy"`` - the reference. Each mini-batch goes through ``Network.forward`` and
   ``Network.backward`` (that is, through ``Dense.forward``/``Dense.backward``, one line
   per equation) and the optimizer's ``step``. This is the code to read.
 * ``"numba"`` - the same algorithm compiled (:mod:`deltaprop._kernels`), for speed;
   installed with ``pip install "deltaprop[fast]"``. The matrix products still go to
-  the BLAS; the rest of each step, and the loops over batches and epochs, run
-  without Python. It is tested against the reference on random networks of every
-  activation, loss and optimizer (``tests/test_engines.py``).
+  the BLAS; the rest of each step, and the loop over batches, run without Python.
+  It is tested against the reference on random networks of every activation, loss
+  and optimizer (``tests/test_engines.py``).
 
 ``engine=None`` (or ``"auto"``) picks ``"numba"`` when it is installed and supports the
 network and optimizer, else ``"numpy"``.
 
 The contract every engine keeps (the training loop relies on it):
 
-* An engine is made for one ``fit`` call: ``Engine(net, optimizer, X, Y, batch_size)``
+* An engine is made for one training run: ``Engine(net, optimizer, X, Y, batch_size)``
   with checked rows ``X`` (n, n_in) and ``Y`` (n, n_out) in the network's dtype.
-* :meth:`Engine.run` trains batches ``start .. stop - 1`` of an epoch whose example
-  order is ``order`` (batch k is ``order[k * batch_size:(k + 1) * batch_size]``; the
-  last one may be short); :meth:`Engine.run_epochs` trains whole epochs, one per row of
-  ``orders``, with no Python in between. Both return the sum of the per-example costs
-  C_x and the number of examples classified right, over the outputs the network gave
-  each example as it was trained on it (``run``: one :class:`Block`; ``run_epochs``:
-  :class:`Epochs`, arrays with one entry per epoch, so that 10,000 tiny epochs make
-  no 10,000 Python objects for the garbage collector to walk), and stop at the first
-  batch whose cost is not finite, reporting where (that batch's update is not applied).
+* :meth:`Engine.run` trains ``count`` mini-batches from batch ``start`` on, counted
+  over the rows of ``orders`` (one example order per epoch: batch k of an epoch is
+  ``order[k * batch_size:(k + 1) * batch_size]``, the last one may be short), so one
+  call may cross epochs. It returns :class:`Steps`: each batch's sum of C_x and count
+  of examples classified right, over the outputs the network gave them as it was
+  trained on them.
+* Nothing non-finite gets through, in one place for every engine: if a batch's cost
+  is NaN or infinite, or an update leaves a weight so, ``run`` stops there, puts back
+  the weights and optimizer state from before that batch (by replaying the call from
+  its start: engines are deterministic), and says which batch in ``Steps.failure``.
 * When a call returns, the network's W and b and the optimizer's state and
-  ``iterations`` are those after the last batch run: callbacks may read them.
-* :meth:`snapshot` / :meth:`restore` save and put back the weights and optimizer state
-  (the loop uses them to rewind to the last finite weights). ``rng`` is the Generator
-  dropout masks are drawn from; an engine that does not support dropout never touches it.
+  ``iterations`` are those after the last batch trained: callbacks may read them.
+* ``rng`` is the Generator dropout masks are drawn from; an engine that does not
+  support dropout never touches it.
+* With a communicator (``comm``: ``rank``, ``size`` and ``allreduce(array)``, the sum
+  over the ranks in place), each process trains its part of every batch and the
+  engine adds the parts' gradients (and costs) between BP3/BP4 and the optimizer's
+  step, the one place where they meet; every process then takes the same step.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import activations, losses
 from ._array import all_finite
 from .errors import DeltapropTypeError, ValidationError, unknown_name
-from .optimizers import SGD, Adam
 
 ENGINES = ("numpy", "numba")
 
 
-@dataclass
-class Block:
-    """What one :meth:`Engine.run` call did: sums over the batches it ran."""
+@dataclass(frozen=True)
+class Failure:
+    """The batch that stopped a run: its update was not applied."""
 
-    cost: float        # sum of C_x over the examples trained
-    correct: int       # of which classified right (classifiers; else 0)
-    bad: int = -1      # index (in the epoch) of the first batch whose cost was not finite, else -1
-    bad_cost: float = 0.0
-    #: (batches trained,) float64: each batch's sum of C_x, in order (``cost`` is their
-    #: sum from left to right, so a loop that adds them one by one gets the same total
-    #: however an epoch was cut into calls)
-    costs: np.ndarray | None = field(default=None, compare=False, repr=False)
+    batch: int         # its index in the run (0 = the call's first batch)
+    cost: float        # its cost (NaN or infinite), or its finite cost if the update broke a weight
+    update: bool       # True if the update, not the cost, was not finite
 
 
 @dataclass(eq=False)
-class Epochs:
-    """What one :meth:`Engine.run_epochs` call did, one entry per completed epoch."""
+class Steps:
+    """What one :meth:`Engine.run` did, one entry per batch trained, in order."""
 
-    cost: np.ndarray            # (done,) float64: sum of C_x over each completed epoch
-    correct: np.ndarray         # (done,) int64: examples classified right in it
-    failed: Block | None = None  # the epoch that met a non-finite cost: its sums up to its bad batch
+    costs: np.ndarray                  # (k,) float64: the batch's sum of C_x
+    correct: np.ndarray                # (k,) int64: its examples classified right (classifiers; else 0)
+    failure: Failure | None = None     # the batch after these that stopped the run, if one did
 
     @property
     def done(self) -> int:
-        """The number of epochs completed."""
-        return len(self.cost)
+        """The number of batches trained."""
+        return len(self.costs)
 
 
 class Engine:
@@ -80,43 +78,94 @@ class Engine:
 
     name = ""
 
-    def __init__(self, net, optimizer, X, Y, batch_size: int):
+    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None):
         self.net, self.optimizer = net, optimizer
         self.X, self.Y, self.batch_size = X, Y, batch_size
         self.n_batches = -(-len(X) // batch_size)
+        self.comm = comm
 
     @classmethod
     def supports(cls, net, optimizer) -> str | None:
         """None if this engine can train ``net`` with ``optimizer``, else the reason it cannot."""
         return None
 
-    def run(self, order: np.ndarray, start: int, stop: int, rng: np.random.Generator) -> Block:
+    def where(self, start: int, j: int) -> tuple[int, int]:
+        """(epoch row of ``orders``, batch in it) of batch j of a run from ``start``."""
+        return divmod(start + j, self.n_batches)
+
+    # -- the contract -------------------------------------------------------------------
+
+    def run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
+        """Train ``count`` batches from batch ``start`` of ``orders[0]`` on (see the module
+        docstring); stop at the first whose cost or update is not finite, with the
+        weights and optimizer state from before it."""
+        snap = self.snapshot(rng)
+        steps = self._run(orders, start, count, rng)
+        if steps.failure is None and self.params_finite():
+            return steps
+        # Rewind: the same batches again from the snapshot, up to the failing one.
+        good = steps.done
+        self.restore(snap, rng)
+        replay = self._run(orders, start, good, rng) if good else steps
+        if self.params_finite():
+            return Steps(replay.costs[:good], replay.correct[:good], steps.failure)
+        # An earlier update already broke a weight: one batch at a time, to find it.
+        self.restore(snap, rng)
+        for j in range(good):
+            before = self.snapshot(rng)
+            one = self._run(orders, start + j, 1, rng)
+            if one.failure is not None:
+                return Steps(replay.costs[:j], replay.correct[:j], Failure(j, one.failure.cost, False))
+            if not self.params_finite():
+                self.restore(before, rng)
+                return Steps(replay.costs[:j], replay.correct[:j], Failure(j, float(one.costs[0]), True))
+        raise RuntimeError("deltaprop internal error: the replay did not reproduce the non-finite weights "
+                           "(the engine is not deterministic); please report this.")
+
+    def _run(self, orders, start, count, rng) -> Steps:
+        """The engine's own loop: ``count`` batches, stopping at the first non-finite cost
+        (``Steps.failure`` then names it, its update not applied)."""
         raise NotImplementedError
 
-    def run_epochs(self, orders: np.ndarray, rng: np.random.Generator) -> Epochs:
-        """Whole epochs, one per row of ``orders``, stopping in the first bad one."""
-        cost, correct = [], []
-        for order in orders:
-            block = self.run(order, 0, self.n_batches, rng)
-            if block.bad >= 0:
-                return Epochs(np.array(cost, float), np.array(correct, np.int64), block)
-            cost.append(block.cost)
-            correct.append(block.correct)
-        return Epochs(np.array(cost, float), np.array(correct, np.int64))
-
-    def snapshot(self):
+    def snapshot(self, rng=None):
+        """Copies of the weights, the optimizer's state and step count, and the generator's state."""
         opt = self.optimizer
         return (self.net.get_weights(), opt.iterations,
-                {i: {k: v.copy() for k, v in s.items()} for i, s in opt.state.items()})
+                {i: {k: v.copy() for k, v in s.items()} for i, s in opt.state.items()},
+                None if rng is None else rng.bit_generator.state)
 
-    def restore(self, snap) -> None:
-        weights, iterations, state = snap
+    def restore(self, snap, rng=None) -> None:
+        weights, iterations, state, rng_state = snap
         self.net.set_weights(weights)
         self.optimizer.iterations = iterations
         self.optimizer.state = {i: {k: v.copy() for k, v in s.items()} for i, s in state.items()}
+        if rng is not None and rng_state is not None:
+            rng.bit_generator.state = rng_state
 
     def params_finite(self) -> bool:
         return all(all_finite(p) for layer in self.net.layers for p in (layer.W, layer.b))
+
+    def _part(self, idx: np.ndarray) -> np.ndarray:
+        """This process's part of a batch: all of it, or (with a communicator) its share."""
+        if self.comm is None or self.comm.size == 1:
+            return idx
+        m, r, n = len(idx), self.comm.rank, self.comm.size
+        return idx[m * r // n:m * (r + 1) // n]
+
+    def _add_up(self, grads: list[np.ndarray], cost: float, right: int) -> tuple[float, int]:
+        """Between BP3/BP4 and the step: the sum over the ranks of every gradient (in
+        place), of the costs and of the examples classified right."""
+        if self.comm is None:
+            return cost, right
+        flat = np.concatenate([g.ravel() for g in grads])
+        self.comm.allreduce(flat)
+        o = 0
+        for g in grads:
+            g[...] = flat[o:o + g.size].reshape(g.shape)
+            o += g.size
+        totals = np.array([cost, right], dtype=np.float64)
+        self.comm.allreduce(totals)
+        return float(totals[0]), int(totals[1])
 
 
 class NumpyEngine(Engine):
@@ -124,32 +173,39 @@ class NumpyEngine(Engine):
 
     name = "numpy"
 
-    def run(self, order, start, stop, rng):
+    def _run(self, orders, start, count, rng):
         net, opt, X, Y, m = self.net, self.optimizer, self.X, self.Y, self.batch_size
         train_rng = rng if net.has_dropout else None
-        cost, correct, costs = 0.0, 0, []
+        costs, correct = [], []
+        failure = None
         # A diverging run overflows; NumPy's warnings would only repeat what the check
         # of each batch's cost reports as one clear error.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            for k in range(start, stop):
-                idx = order[k * m:(k + 1) * m]
-                Yb = Y[idx].T
-                A = net.forward(X[idx].T, train_rng)       # columns: one example each
+            for j in range(count):
+                e, k = self.where(start, j)
+                idx = orders[e][k * m:(k + 1) * m]
+                part = self._part(idx)
+                Yb = Y[part].T
+                A = net.forward(X[part].T, train_rng)      # columns: one example each
                 c = float(net.loss_fn.per_example(A, Yb).sum())
+                right = int(np.sum(net.classes(A.T) == net.target_classes(Yb.T))) if net.is_classifier else 0
+                if self.comm is None and not np.isfinite(c):
+                    failure = Failure(j, c, False)
+                    break
+                net.backward(Yb, len(idx))                 # BP1-BP4 into each layer's caches
+                c, right = self._add_up([g for _, g in net.params()], c, right)
                 if not np.isfinite(c):
-                    return Block(cost, correct, k, c, np.array(costs))
-                net.backward(Yb)                           # BP1-BP4 into each layer's caches
+                    failure = Failure(j, c, False)
+                    break
                 opt.step(net.params())                     # w -> w - eta dC/dw (for plain SGD)
-                cost += c
                 costs.append(c)
-                if net.is_classifier:
-                    correct += int(np.sum(net.classes(A.T) == net.target_classes(Yb.T)))
-        return Block(cost, correct, costs=np.array(costs))
+                correct.append(right)
+        return Steps(np.array(costs, dtype=np.float64), np.array(correct, dtype=np.int64), failure)
 
 
 class NumbaEngine(Engine):
     """The compiled engine (:mod:`deltaprop._kernels`): the reference's steps in the
-    reference's order, with the loops over batches and epochs compiled.
+    reference's order, with the loop over batches compiled.
 
     Each call copies the network's W and b and the optimizer's state into flat vectors,
     runs the kernel, and copies them back, so between calls everything lives where the
@@ -162,46 +218,37 @@ class NumbaEngine(Engine):
 
     @classmethod
     def supports(cls, net, optimizer) -> str | None:
-        """None if this engine can train ``net`` with ``optimizer``, else the reason it cannot."""
         if not numba_available():
             return 'numba is not installed (pip install "deltaprop[fast]")'
-        for i, layer in enumerate(net.layers):
-            act = layer.activation
-            if type(act) is not activations.ACTIVATIONS.get(act.name):
-                return f"layer {i} has a custom activation {act!r}"
-        if type(net.loss_fn) is not losses.LOSSES.get(net.loss_fn.name):
-            return f"the loss {net.loss_fn!r} is custom"
-        if net.loss_fn.from_logits:
-            return "its loss takes logits (from_logits=True), which only the NumPy engine computes"
-        if type(optimizer) not in (SGD, Adam):
-            return f"the optimizer {type(optimizer).__name__} is not dp.SGD or dp.Adam themselves"
         if net.has_dropout:
             return "it has dropout (its masks are drawn by the NumPy engine only)"
         from . import _kernels
+        reason = _kernels.compiled_supports(net, optimizer)
+        if reason:
+            return reason
         if _kernels.gemm_functions() is None:
             return "the BLAS NumPy uses (its cblas_dgemm) could not be located"
         return None
 
-    def __init__(self, net, optimizer, X, Y, batch_size: int):
-        from . import _kernels
+    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None):
+        from . import _kernels as K
         dt = net.dtype
         super().__init__(net, optimizer, np.ascontiguousarray(X, dtype=dt), np.ascontiguousarray(Y, dtype=dt),
-                         batch_size)
-        self._k = _kernels
+                         batch_size, comm=comm)
+        self._k = K
         layers = net.layers
-        self._sizes = np.array(net.sizes, dtype=np.int64)
-        self._acts = np.array([_kernels.ACTIVATION_CODES[layer.activation.name] for layer in layers], dtype=np.int64)
-        # leaky_relu's alpha as the reference uses it: a Python float cast to the dtype
-        self._alphas = np.array([getattr(layer.activation, "alpha", 0.0) for layer in layers], dtype=dt)
-        self._train_b = np.array([not layer.fixed_bias for layer in layers], dtype=np.bool_)
-        self._loss = _kernels.LOSS_CODES[net.loss_fn.name]
-        self._sgd = isinstance(optimizer, SGD)
-        blas = _kernels.gemm_functions()
-        self._blas = np.array([blas[dt.name], blas["gemv_" + dt.name]], dtype=np.int64)
-        self._ilp64 = blas["ilp64"]
+        self._arch = K.Arch(
+            sizes=np.array(net.sizes, dtype=np.int64),
+            acts=np.array([K.ACTIVATION_CODES[layer.activation.name] for layer in layers], dtype=np.int64),
+            # each activation's parameter as the reference uses it: a Python float cast to the dtype
+            params=np.array([layer.activation.parameter for layer in layers], dtype=dt),
+            train_b=np.array([not layer.fixed_bias for layer in layers], dtype=np.bool_),
+            loss=K.LOSS_CODES[net.loss_fn.name], fused=net.fused, classify=net.is_classifier,
+            tiny=np.finfo(dt).tiny)
+        blas = K.gemm_functions()
+        self._blas = K.Blas(blas[dt.name], blas["gemv_" + dt.name], blas["ilp64"])
         size = net.n_params
-        self._P, self._G = np.empty(size, dt), np.zeros(size, dt)
-        self._S1, self._S2 = np.zeros(size, dt), np.zeros(size, dt)
+        self._flat = K.Flat(np.empty(size, dt), np.zeros(size, dt), np.zeros(size, dt), np.zeros(size, dt))
         # (lo, hi, shape) in the flat vectors of each entry of net.params(), in order
         self._slots, o = [], 0
         for layer in layers:
@@ -213,10 +260,11 @@ class NumbaEngine(Engine):
 
     # -- between the network and the flat vectors ------------------------------------
 
-    def _load(self) -> int:
+    def _load(self):
         """Weights, optimizer state and hyperparameters as they are now (a callback may
         have changed the learning rate, or the loop restored a snapshot)."""
-        P, S1, S2, opt = self._P, self._S1, self._S2, self.optimizer
+        P, _, S1, S2 = self._flat
+        opt, K = self.optimizer, self._k
         o = 0
         for layer in self.net.layers:
             P[o:o + layer.W.size] = layer.W.ravel()
@@ -227,21 +275,16 @@ class NumbaEngine(Engine):
         S2[:] = 0
         for i, (lo, hi, _) in enumerate(self._slots):
             state = opt.state.get(i, {})
-            if self._sgd and "v" in state:
-                S1[lo:hi] = state["v"].ravel()
-            elif not self._sgd and "m" in state:
-                S1[lo:hi] = state["m"].ravel()
-                S2[lo:hi] = state["v"].ravel()
-        if self._sgd:
-            h = [opt.lr, opt.momentum, float(opt.nesterov), opt.weight_decay, 0.0, 0.0, 0.0, 0.0, 0.0]
-        else:
-            h = [opt.lr, 0.0, 0.0, opt.weight_decay, opt.beta1, opt.beta2, opt.eps, 1 - opt.beta1, 1 - opt.beta2]
-        self._hyper64 = np.array(h + [1.0, float(np.finfo(self.net.dtype).tiny), float(opt.iterations)])
-        self._hyper = self._hyper64.astype(self.net.dtype)   # as NumPy casts Python floats against arrays
-        return opt.iterations
+            for key, S in zip(opt.state_keys, (S1, S2)):
+                if key in state:
+                    S[lo:hi] = state[key].ravel()
+        h = opt.hyper()
+        hyper = K.Hyper(*np.array(h, dtype=np.float64).astype(self.net.dtype))  # as NumPy casts Python floats
+        return K.Opt(kind=K.OPTIMIZER_CODES[type(opt).__name__], plain=opt.plain_step, hyper=hyper,
+                     hyper64=K.Hyper(*(float(v) for v in h)), t=np.array([float(opt.iterations)]))
 
     def _store(self, t0: int, t: int) -> None:
-        P, opt = self._P, self.optimizer
+        P, opt = self._flat.P, self.optimizer
         o = 0
         for layer in self.net.layers:
             layer.W[...] = P[o:o + layer.W.size].reshape(layer.W.shape)
@@ -253,40 +296,42 @@ class NumbaEngine(Engine):
         opt.iterations = t
         for i, (lo, hi, shape) in enumerate(self._slots):
             state = opt.state.setdefault(i, {})          # as Optimizer.step leaves it
-            if self._sgd and opt.momentum:
-                _put(state, "v", self._S1[lo:hi].reshape(shape))
-            elif not self._sgd:
-                _put(state, "m", self._S1[lo:hi].reshape(shape))
-                _put(state, "v", self._S2[lo:hi].reshape(shape))
+            for key, S in zip(opt.state_keys, (self._flat.S1, self._flat.S2)):
+                _put(state, key, S[lo:hi].reshape(shape))
 
-    def _args(self):
-        net = self.net
-        return (self._P, self._G, self._S1, self._S2, self._sizes, self._acts, self._alphas, self._train_b,
-                self._loss, net.fused, net.is_classifier, 0 if self._sgd else 1, self._hyper, self._hyper64)
+    def _batches(self, orders, start, count):
+        rank, size = (0, 1) if self.comm is None else (self.comm.rank, self.comm.size)
+        return self._k.Batches(self.X, self.Y, np.ascontiguousarray(orders, dtype=np.int64), int(start), int(count),
+                               self.batch_size, rank, size)
 
-    # -- the contract -----------------------------------------------------------------
+    # -- the engine's loop --------------------------------------------------------------
 
-    def run(self, order, start, stop, rng):
-        epochs, costs = self._train(np.asarray(order)[None, :], int(start), int(stop))
-        if epochs.failed:
-            epochs.failed.costs = costs[0, :epochs.failed.bad - start]
-            return epochs.failed
-        return Block(float(epochs.cost[0]), int(epochs.correct[0]), costs=costs[0])
-
-    def run_epochs(self, orders, rng):
-        return self._train(orders, 0, self.n_batches)[0]
-
-    def _train(self, orders, start, stop):
-        t0 = self._load()
-        orders = np.ascontiguousarray(orders, dtype=np.int64)
-        cost = np.zeros(len(orders))
-        correct = np.zeros(len(orders), dtype=np.int64)
-        costs = np.zeros((len(orders), stop - start))
-        done, bad, bad_cost, t = self._k.train(self.X, self.Y, orders, start, stop, self.batch_size, *self._args(),
-                                               t0, self._blas, self._ilp64, cost, correct, costs)
-        self._store(t0, t)
-        failed = Block(float(cost[done]), int(correct[done]), int(bad), float(bad_cost)) if done < len(orders) else None
-        return Epochs(cost[:done], correct[:done], failed), costs
+    def _run(self, orders, start, count, rng):
+        K = self._k
+        t0 = self.optimizer.iterations
+        opt = self._load()
+        batches = self._batches(orders, start, count)
+        costs, correct = np.zeros(count), np.zeros(count, dtype=np.int64)
+        failure = None
+        if self.comm is None:
+            with warnings.catch_warnings():      # numba's note on tuples of functions, when it compiles
+                warnings.simplefilter("ignore", K.NumbaExperimentalFeatureWarning)
+                done, bad_cost = K.train(batches, self._arch, self._flat, opt, self._blas, costs, correct)
+            if done < count:
+                failure = Failure(int(done), float(bad_cost), False)
+        else:
+            done = 0
+            for j in range(count):            # the ranks meet between BP3/BP4 and the step
+                c, right = K.gradients(batches, j, self._arch, self._flat, opt, self._blas)
+                c, right = self._add_up([self._flat.G], c, right)
+                if not np.isfinite(c):
+                    failure = Failure(j, c, False)
+                    break
+                K.update(self._arch, self._flat, opt)
+                costs[j], correct[j] = c, right
+                done = j + 1
+        self._store(t0, int(opt.t[0]))
+        return Steps(costs[:done], correct[:done], failure)
 
 
 def _put(state: dict, key: str, value: np.ndarray) -> None:

@@ -79,6 +79,17 @@ class DeltapropWarning(UserWarning):
         self.cli = cli or message
 
 
+def warn(warning: Warning) -> None:
+    """``warnings.warn`` pointing at the caller's line: the first frame outside deltaprop."""
+    import sys
+    import warnings
+    package = os.path.dirname(__file__)
+    level, frame = 2, sys._getframe(1)        # stacklevel 2: warn's caller
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == package:
+        level, frame = level + 1, frame.f_back
+    warnings.warn(warning, stacklevel=level)
+
+
 class BatchSizeWarning(DeltapropWarning):
     """A batch larger than the training data was clipped to it."""
 

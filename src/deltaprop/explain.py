@@ -7,16 +7,13 @@ optimizer's ``step``, the three calls of the reference training loop
 and after the step. It is an observer: no equation of backpropagation is evaluated
 here a second time, so the numbers of a trace are those of training, bit for bit.
 
-Two quantities no layer keeps are recorded as they pass:
-
-* dC/da^l, the argument each ``Dense.backward`` receives: BP1's grad_a C from the loss
-  at the output, BP2's (W^{l+1})^T delta^{l+1} from the layer above. A tap on each
-  layer's ``backward`` copies that argument for the length of the pass and is then
-  removed (``None`` for a fused output layer, whose delta^L = (a - y)/n is formed
-  directly, see :meth:`deltaprop.network.Network.backward`).
-* sigma'(z^l), from the activation's own ``prime`` on the cached ``Z`` and ``A``: it is
-  the middle factor of the chain rule the renderers display (for softmax only the
-  diagonal of the Jacobian, and the renderers say so).
+Two of those caches are there for explain: ``dA``, the dC/da^l each ``Dense.backward``
+received (BP1's grad_a C from the loss at the output, BP2's (W^{l+1})^T delta^{l+1}
+from the layer above; ``None`` for a fused output layer, whose delta^L = (a - y)/n is
+formed directly), and ``S``, the sigma'(z^l) of that pass, which a layer keeps while
+its ``record`` flag is set (explain sets it on the copy it steps): the middle factor
+of the chain rule the renderers display (for softmax only the diagonal of the
+Jacobian, and the renderers say so).
 
 A :class:`Trace` renders as plain text, Markdown, LaTeX, a self-contained HTML page or
 JSON (:meth:`Trace.render`), at the level of matrices (BP1-BP4 per layer, as seeds
@@ -322,31 +319,6 @@ def _trace_from_dict(data) -> Trace:
 
 # -- recording ----------------------------------------------------------------------
 
-class _Tap:
-    """Records the ``dA`` each layer's ``backward`` receives, while in a ``with`` block.
-
-    An instance attribute shadows the class's method; deleting it afterwards brings the
-    method back. The wrapped call is the real one, with the real arguments.
-    """
-
-    def __init__(self, layers):
-        self.layers = layers
-        self.received: list[np.ndarray | None] = [None] * len(layers)
-
-    def __enter__(self):
-        for i, layer in enumerate(self.layers):
-            def backward(dA=None, *, D=None, input_grad=True, _real=layer.backward, _i=i):
-                self.received[_i] = None if dA is None else dA.copy()
-                return _real(dA, D=D, input_grad=input_grad)
-            layer.backward = backward
-        return self
-
-    def __exit__(self, *exc):
-        for layer in self.layers:
-            del layer.backward
-        return False
-
-
 #: Losses whose cost is a sum over outputs, so each output's share is the loss on it alone.
 _SEPARABLE = ("quadratic", "binary_cross_entropy", "cross_entropy")
 
@@ -361,14 +333,13 @@ def _one_step(net, opt, Xc, Yc):
 def _record_step(net: Network, opt, Xc: np.ndarray, Yc: np.ndarray, number: int) -> StepTrace:
     layers = net.layers
     before = [(layer.W.copy(), layer.b.copy()) for layer in layers]
-    with _Tap(layers) as tap:
-        out = net.forward(Xc)                                   # a^L; every layer caches A_prev, Z, A
-        cost = net.loss_fn(out, Yc)
-        net.backward(Yc)                                        # BP1-BP4 into D, dW, db
-        caches = [{"A_prev": layer.A_prev.copy(), "Z": layer.Z.copy(), "A": layer.A.copy(),
-                   "D": layer.D.copy(), "dW": layer.dW.copy(), "db": layer.db.copy(),
-                   "prime": layer.activation.prime(layer.Z, layer.A).copy()} for layer in layers]
-        opt.step(net.params())                                  # the update, in place
+    out = net.forward(Xc)                                       # a^L; every layer caches A_prev, Z, A
+    cost = net.loss_fn(out, Yc)
+    net.backward(Yc)                                            # BP1-BP4 into dA, S, D, dW, db
+    caches = [{"A_prev": layer.A_prev.copy(), "Z": layer.Z.copy(), "A": layer.A.copy(), "D": layer.D.copy(),
+               "dW": layer.dW.copy(), "db": layer.db.copy(), "prime": layer.S.copy(),
+               "dA": None if layer.dA is None else layer.dA.copy()} for layer in layers]
+    opt.step(net.params())                                      # the update, in place
     terms = None
     if net.loss_fn.name in _SEPARABLE:
         # C = sum_j C_j over outputs for these losses: output j's share is the loss on row j alone.
@@ -377,9 +348,9 @@ def _record_step(net: Network, opt, Xc: np.ndarray, Yc: np.ndarray, number: int)
     out_new = net.forward(Xc)                                   # the cost after the update, by the same code
     cost_after = net.loss_fn(out_new, Yc)
     records = []
-    for layer, (W, b), cache, dA in zip(layers, before, caches, tap.received):
+    for layer, (W, b), cache in zip(layers, before, caches):
         records.append(LayerTrace(activation=layer.activation.name, fixed_bias=layer.fixed_bias, W=W, b=b,
-                                  dA=dA, W_new=layer.W.copy(), b_new=layer.b.copy(),
+                                  W_new=layer.W.copy(), b_new=layer.b.copy(),
                                   Z_new=layer.Z.copy(), A_new=layer.A.copy(), **cache))
     return StepTrace(round=number, cost=cost, cost_terms=terms, loss_grad=loss_grad, cost_after=cost_after,
                      layers=records)
@@ -465,6 +436,7 @@ def explain(net, x=None, y=None, *, optimizer=None, steps: int = 1, rounds=None,
     if net.loss_fn.from_logits:
         net, note = _probability_form(net)
         notes.append(note)
+    records_kept = [layer.record for layer in net.layers]
     # Columns laid out exactly as the reference loop lays out a batch (X[idx].T), so the
     # matrix products run the same BLAS path and give the same bits as fit.
     idx = np.arange(len(X))
@@ -472,7 +444,11 @@ def explain(net, x=None, y=None, *, optimizer=None, steps: int = 1, rounds=None,
     records, costs = [], {}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for number in range(1, steps + 1):
+            for layer in net.layers:
+                layer.record = True         # the recorded passes keep sigma'(z) for the trace
             record = _record_step(net, opt, Xc, Yc, number)
+            for layer, kept in zip(net.layers, records_kept):
+                layer.record = kept
             if not _finite(record):
                 raise NonFiniteError(f"Round {number} produced NaN or infinity (cost {record.cost} -> "
                                      f"{record.cost_after}). Try a smaller learning rate.")

@@ -18,6 +18,10 @@ cache      shape               meaning
                                0 (dropped) or 1/(1 - p) (kept), so the layer passes on
                                a^l (.) M and the expected output equals a^l ("inverted"
                                dropout: nothing changes at predict time)
+``dA``      (n_out, batch)     dC/da^l as ``backward`` received it (None for a fused output,
+                               whose delta^L is formed directly)
+``S``       (n_out, batch)     sigma'(z^l) of the last backward pass, kept only while
+                               ``record`` is True (explain's copy of a network sets it)
 =========  ==================  =====================================================
 
 ``explain`` and ``gradcheck`` read these caches; nothing computes them twice.
@@ -85,7 +89,8 @@ class Dense:
                                       "more than this machine could allocate now. Use fewer or smaller layers.") from None
         self.W = W0 if W is None else self._param("W", W, (self.n_out, self.n_in), copy)
         self.b = b0 if b is None else self._param("b", b, (self.n_out,), copy)
-        self.A_prev = self.Z = self.A = self.D = self.dW = self.db = self.M = None
+        self.A_prev = self.Z = self.A = self.D = self.dW = self.db = self.M = self.dA = self.S = None
+        self.record = False        # keep sigma'(z) of each backward pass (for explain)
 
     def _param(self, name, value, shape, copy=True):
         arr = np.asarray(value)
@@ -129,6 +134,9 @@ class Dense:
         (W^l)^T delta^l, the first factor of BP2 for the layer below, unless
         ``input_grad`` is False (the first layer's inputs need no gradient).
         """
+        self.dA = dA
+        if self.record:
+            self.S = self.activation.prime(self.Z, self.A)
         if D is None:
             if self.M is not None:                             # dropout: dC/da = dC/d(a M) (.) M
                 dA = dA * self.M

@@ -9,6 +9,10 @@ Arrays are ``(n_outputs, batch)``, one example per column; ``Y`` is already one-
 (or a column of targets) here: :meth:`Loss.targets` turns the user's rows or integer
 labels into that form at the network's boundary.
 
+Each loss also states its terms one number at a time (``scalar_term``, ``scalar_cost``,
+``scalar_grad``), with the same operations in the same order as its NumPy form: the
+compiled engine (:mod:`deltaprop._kernels`) learns the losses from those.
+
 Which output activation a loss may follow is the loss's to say (:meth:`Loss.check_output`,
 called when a network is built): the quadratic cost fits any output; the two
 cross-entropies need probabilities from the output layer (sigmoid for
@@ -20,6 +24,7 @@ pairing would take the log of something that is not a probability, and is refuse
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -42,6 +47,14 @@ class Loss:
     #: True when the network's outputs are logits z^L that this loss turns into probabilities.
     from_logits: bool = False
 
+    # The compiled engine's forms, for one output a and target y (numbers in the network's
+    # dtype; tiny is its smallest normal number, one is 1, half is 0.5 in it):
+    #   scalar_term(a, y, tiny, one) -> what C_x sums over the outputs,
+    #   scalar_cost(s, half)         -> C_x from that sum s,
+    #   scalar_grad(a, y, tiny, one) -> dC_x/da (the engine divides by the batch's m).
+    # None: the compiled engine does not compute this loss.
+    scalar_term = scalar_cost = scalar_grad = None
+
     def __call__(self, A: np.ndarray, Y: np.ndarray) -> float:
         """C = 1/n sum_x C_x for a batch of n columns."""
         return float(self.per_example(A, Y).mean())
@@ -50,13 +63,14 @@ class Loss:
         """C_x for each column x: shape ``(batch,)``."""
         raise NotImplementedError
 
-    def grad(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """grad_a C, including the 1/n of the batch mean. Shape of ``A``."""
+    def grad(self, A: np.ndarray, Y: np.ndarray, m: int | None = None) -> np.ndarray:
+        """grad_a C, including the 1/m of the batch mean (m: the batch's size, by default
+        A's columns; a process that holds part of a batch passes the whole's). Shape of ``A``."""
         raise NotImplementedError
 
-    def delta(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """delta^L = (a - y)/n, valid only when the output activation is ``fused_with``."""
-        return (A - Y) / A.shape[1]
+    def delta(self, A: np.ndarray, Y: np.ndarray, m: int | None = None) -> np.ndarray:
+        """delta^L = (a - y)/m, valid only when the output activation is ``fused_with``."""
+        return (A - Y) / _m(A, m)
 
     def check_targets(self, Y: np.ndarray) -> None:
         """Raise if targets (columns, network dtype) are outside this loss's domain."""
@@ -127,8 +141,26 @@ class Quadratic(Loss):
     def per_example(self, A, Y):
         return 0.5 * ((A - Y) ** 2).sum(axis=0)
 
-    def grad(self, A, Y):
-        return (A - Y) / A.shape[1]
+    def grad(self, A, Y, m=None):
+        return (A - Y) / _m(A, m)
+
+    @staticmethod
+    def scalar_term(a, y, tiny, one):
+        d = a - y
+        return d * d
+
+    @staticmethod
+    def scalar_cost(s, half):
+        return half * s
+
+    @staticmethod
+    def scalar_grad(a, y, tiny, one):
+        return a - y
+
+
+def _m(A: np.ndarray, m: int | None) -> int:
+    """The m of C = 1/m sum_x C_x: the batch's size (A's columns, unless given)."""
+    return A.shape[1] if m is None else m
 
 
 def _log_clipped(A: np.ndarray) -> np.ndarray:
@@ -190,17 +222,30 @@ class BinaryCrossEntropy(_CrossEntropyBase):
             return (np.logaddexp(0.0, A).astype(A.dtype, copy=False) - Y * A).sum(axis=0)
         return -(Y * _log_clipped(A) + (1.0 - Y) * _log_clipped(1.0 - A)).sum(axis=0)
 
-    def grad(self, A, Y):
+    def grad(self, A, Y, m=None):
         if self.from_logits:
-            return self.delta(A, Y)
+            return self.delta(A, Y, m)
         tiny = np.finfo(A.dtype).tiny
-        return (A - Y) / np.maximum(A * (1.0 - A), tiny) / A.shape[1]
+        return (A - Y) / np.maximum(A * (1.0 - A), tiny) / _m(A, m)
 
-    def delta(self, A, Y):
-        return (self.probabilities(A) - Y) / A.shape[1]
+    def delta(self, A, Y, m=None):
+        return (self.probabilities(A) - Y) / _m(A, m)
 
     def probabilities(self, A):
         return activations.Sigmoid()(A) if self.from_logits else A
+
+    # log and the division floored at tiny, as _log_clipped and grad floor them
+    @staticmethod
+    def scalar_term(a, y, tiny, one):
+        return y * math.log(tiny if a < tiny else a) + (one - y) * math.log(tiny if one - a < tiny else one - a)
+
+    @staticmethod
+    def scalar_cost(s, half):
+        return -s
+
+    @staticmethod
+    def scalar_grad(a, y, tiny, one):
+        return (a - y) / (tiny if a * (one - a) < tiny else a * (one - a))
 
     def check_targets(self, Y):
         if Y.size and (Y.min() < 0 or Y.max() > 1):
@@ -231,17 +276,29 @@ class CrossEntropy(_CrossEntropyBase):
             return -(Y * log_p).sum(axis=0)
         return -(Y * _log_clipped(A)).sum(axis=0)
 
-    def grad(self, A, Y):
+    def grad(self, A, Y, m=None):
         if self.from_logits:
-            return self.delta(A, Y)
+            return self.delta(A, Y, m)
         tiny = np.finfo(A.dtype).tiny
-        return -Y / np.maximum(A, tiny) / A.shape[1]
+        return -Y / np.maximum(A, tiny) / _m(A, m)
 
-    def delta(self, A, Y):
-        return (self.probabilities(A) - Y) / A.shape[1]
+    def delta(self, A, Y, m=None):
+        return (self.probabilities(A) - Y) / _m(A, m)
 
     def probabilities(self, A):
         return activations.Softmax()(A) if self.from_logits else A
+
+    @staticmethod
+    def scalar_term(a, y, tiny, one):
+        return y * math.log(tiny if a < tiny else a)
+
+    @staticmethod
+    def scalar_cost(s, half):
+        return -s
+
+    @staticmethod
+    def scalar_grad(a, y, tiny, one):
+        return -y / (tiny if a < tiny else a)
 
     def check_output(self, activation, n_out):
         super().check_output(activation, n_out)

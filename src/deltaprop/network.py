@@ -155,21 +155,23 @@ class Network:
     def has_dropout(self) -> bool:
         return any(layer.dropout for layer in self.layers)
 
-    def backward(self, Y: np.ndarray) -> None:
+    def backward(self, Y: np.ndarray, m: int | None = None) -> None:
         """Backpropagate after :meth:`forward`: BP1 at the output, then BP2 down the layers.
 
-        ``Y`` is ``(n_out, m)``. Leaves delta, dW and db in every layer's cache.
+        ``Y`` is ``(n_out, b)``; the cost is the mean over a batch of ``m`` examples (by
+        default these b; a process that holds part of a batch passes the whole's m).
+        Leaves delta, dW and db in every layer's cache.
         """
-        out = self.layers[-1]
+        first, out = self.layers[0], self.layers[-1]
         if self.fused:
             # sigmoid + binary cross-entropy, softmax + cross-entropy: sigma'(z^L) cancels
-            # grad_a C exactly, leaving delta^L = (a - y)/n. Forming it directly is
+            # grad_a C exactly, leaving delta^L = (a - y)/m. Forming it directly is
             # exact and never divides by a saturated a(1 - a) or a = 0.
-            dA = out.backward(D=self.loss_fn.delta(out.A, Y), input_grad=len(self.layers) > 1)
+            dA = out.backward(D=self.loss_fn.delta(out.A, Y, m), input_grad=out is not first)
         else:
-            dA = out.backward(self.loss_fn.grad(out.A, Y), input_grad=len(self.layers) > 1)  # BP1
-        for i in range(len(self.layers) - 2, -1, -1):
-            dA = self.layers[i].backward(dA, input_grad=i > 0)                              # BP2
+            dA = out.backward(self.loss_fn.grad(out.A, Y, m), input_grad=out is not first)   # BP1
+        for layer in reversed(self.layers[:-1]):
+            dA = layer.backward(dA, input_grad=layer is not first)                       # BP2
 
     # -- the boundary: rows in, rows out --------------------------------------------
 

@@ -8,16 +8,38 @@ so ``SGD(lr=eta)`` with no momentum is the seeds' rule exactly::
 
 State (momentum buffers, Adam's moments) is kept per position in the list of pairs,
 so a network must pass its parameters in the same order at every step (it does).
+
+Each optimizer also states its update one parameter entry at a time
+(``scalar_prepare`` once per step, ``scalar_update`` per entry), with the same
+operations in the same order as :meth:`Optimizer.update`: the compiled engine
+(:mod:`deltaprop._kernels`) learns the optimizers from those, their
+:meth:`Optimizer.hyper` record and the registry.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ._array import check_real
 from .errors import DeltapropTypeError, ValidationError, unknown_name
+
+
+class Hyper(NamedTuple):
+    """Every optimizer's hyperparameters as the compiled engine reads them (by name; an
+    optimizer leaves the fields it has no use for at 0)."""
+
+    lr: float
+    momentum: float = 0.0
+    nesterov: float = 0.0           # 1.0 for Nesterov momentum
+    weight_decay: float = 0.0
+    beta1: float = 0.0
+    beta2: float = 0.0
+    eps: float = 0.0
+    one_minus_beta1: float = 0.0    # 1 - beta1, as Python forms it (then cast, as NumPy casts it)
+    one_minus_beta2: float = 0.0
 
 
 class Optimizer:
@@ -44,6 +66,25 @@ class Optimizer:
 
     def config(self) -> dict:
         return {"name": type(self).__name__}
+
+    # -- what the compiled engine reads ------------------------------------------------
+
+    #: Names of the per-parameter state buffers, in the engine's order (S1, S2).
+    state_keys: tuple[str, ...] = ()
+
+    def hyper(self) -> Hyper:
+        """The hyperparameters as the compiled engine reads them (Python floats)."""
+        raise NotImplementedError
+
+    @property
+    def plain_step(self) -> bool:
+        """The update is w - lr dC/dw and nothing else (the engine may fold it into BP4's product)."""
+        return False
+
+    # scalar_prepare(h, t) -> (k0, k1): per-step float64 factors, from the float64 record
+    # h and the step number t (a float); scalar_update(p, g, s1, s2, h, k0, k1, wd) ->
+    # (p, s1, s2) for one entry, in the parameter's dtype (wd is 0 for biases).
+    scalar_prepare = scalar_update = None
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """Everything needed to continue bit for bit: ``(json_part, arrays)``.
@@ -104,6 +145,30 @@ class SGD(Optimizer):
         return {"name": "SGD", "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay}
 
+    @property
+    def state_keys(self):
+        return ("v",) if self.momentum else ()
+
+    def hyper(self):
+        return Hyper(self.lr, self.momentum, float(self.nesterov), self.weight_decay)
+
+    @property
+    def plain_step(self):
+        return not self.momentum and not self.weight_decay
+
+    @staticmethod
+    def scalar_prepare(h, t):
+        return h.lr, 0.0
+
+    @staticmethod
+    def scalar_update(p, g, s1, s2, h, k0, k1, wd):
+        if wd != 0:
+            g = g + wd * p
+        if h.momentum == 0:
+            return p - k0 * g, s1, s2
+        v = s1 * h.momentum + g
+        return p - k0 * (g + h.momentum * v if h.nesterov != 0 else v), v, s2
+
     def __repr__(self):
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay})")
@@ -147,6 +212,26 @@ class Adam(Optimizer):
     def config(self):
         return {"name": "Adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
                 "weight_decay": self.weight_decay}
+
+    state_keys = ("m", "v")
+
+    def hyper(self):
+        return Hyper(self.lr, weight_decay=self.weight_decay, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                     one_minus_beta1=1 - self.beta1, one_minus_beta2=1 - self.beta2)
+
+    @staticmethod
+    def scalar_prepare(h, t):
+        # update's two Python floats: lr sqrt(1 - beta2^t) / (1 - beta1^t) and eps sqrt(1 - beta2^t)
+        c2 = math.sqrt(1.0 - math.pow(h.beta2, t))
+        return h.lr * c2 / (1.0 - math.pow(h.beta1, t)), h.eps * c2
+
+    @staticmethod
+    def scalar_update(p, g, m, v, h, k0, k1, wd):
+        if wd != 0:
+            g = g + wd * p
+        m = m * h.beta1 + h.one_minus_beta1 * g
+        v = v * h.beta2 + h.one_minus_beta2 * (g * g)
+        return p - k0 * m / (math.sqrt(v) + k1), m, v
 
     def __repr__(self):
         wd = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
