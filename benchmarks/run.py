@@ -39,6 +39,7 @@ TOOLS = {
     "jax-step": dict(env="jax", script="tool_jax.py", args=["--variant", "step"], label="JAX jit step"),
     "jax-scan": dict(env="jax", script="tool_jax.py", args=["--variant", "scan"], label="JAX lax.scan epoch"),
     "sklearn": dict(env="sklearn", script="tool_sklearn.py", args=[], label="scikit-learn MLP"),
+    "deltaprop-baseline": dict(env=None, script="tool_deltaprop.py", args=[], label="deltaprop (baseline)"),
 }
 ALL_WORKLOADS = ("W1", "W2", "W3")
 QUICK_EPOCHS = {"W1": 2, "W2": 1}
@@ -71,16 +72,36 @@ def _engine_extras() -> list[str]:
     return [with_numba[0][1]] if with_numba else []
 
 
+BASELINE_PREFIX = "deltaprop@"
+
+
 def _env_spec(env: str) -> tuple[list[list[str]], str]:
-    """The pip install commands of an environment and a key that changes when they would."""
-    req = BENCH / "requirements" / f"{env}.txt"
+    """The pip install commands of an environment and a key that changes when they would.
+    ``deltaprop@<commit>`` is deltaprop as it was at that commit (``--baseline``),
+    installed from a copy of its tree."""
+    base = env.startswith(BASELINE_PREFIX)
+    req = BENCH / "requirements" / f"{'deltaprop' if base else env}.txt"
     cmds = [["-r", str(req)]]
     key_src = req.read_text() + platform.python_version()
     if env == "deltaprop":
         extras = ",".join(["plot", *_engine_extras()])
         cmds.append(["-e", f"{ROOT}[{extras}]"])
         key_src += (ROOT / "pyproject.toml").read_text()
+    elif base:
+        src = _baseline_tree(env[len(BASELINE_PREFIX):])
+        cmds.append([f"{src}[plot,fast]"])
+        key_src += env
     return cmds, hashlib.sha256(key_src.encode()).hexdigest()
+
+
+def _baseline_tree(commit: str) -> Path:
+    """deltaprop's source as it was at ``commit``, unpacked under benchmarks/.venvs/."""
+    src = VENVS / f"src-{commit}"
+    if not (src / "pyproject.toml").exists():
+        src.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    return src
 
 
 def ensure_env(env: str) -> dict:
@@ -109,19 +130,20 @@ def ensure_env(env: str) -> dict:
     return {**stamp, "created_now": True}
 
 
-def prime_numba(workloads: list[str], raw: Path, threads: int, timeout: float) -> dict:
+def prime_numba(workloads: list[str], raw: Path, threads: int, timeout: float, env: str = "deltaprop") -> dict:
     """Compile the numba engine's kernels into numba's on-disk cache once, untimed: a user
     pays that once per install (and CPU), not per run, and a timed process that compiled
     would also count the compiler's memory in its peak. Returns seconds per workload."""
     spent = {}
     for w in workloads:
-        cmd = [str(env_python("deltaprop")), TOOLS["deltaprop"]["script"], "--workload", w, "--engine", "numba"]
+        cmd = [str(env_python(env)), TOOLS["deltaprop"]["script"], "--workload", w, "--engine", "numba"]
         if w != "W3":
             cmd += ["--epochs", "1"]
         t = time.perf_counter()
-        res = run_process(cmd, raw / f"prime-{w}.json", threads, timeout)
+        res = run_process(cmd, raw / f"prime-{env}-{w}.json", threads, timeout)
         spent[w] = time.perf_counter() - t
-        log(f"[setup] numba cache for {w}: {spent[w]:.1f} s" + (f" (FAILED: {res['error']})" if "error" in res else ""))
+        log(f"[setup] numba cache of {env} for {w}: {spent[w]:.1f} s"
+            + (f" (FAILED: {res['error']})" if "error" in res else ""))
     return spent
 
 
@@ -231,9 +253,13 @@ def run_process(cmd: list[str], out: Path, threads: int, timeout: float) -> dict
     return res
 
 
-def entries_for(tools: list[str], engines: list[str | None]) -> list[dict]:
-    """The columns: one per deltaprop engine, one per other tool."""
+def entries_for(tools: list[str], engines: list[str | None], baseline: str | None = None) -> list[dict]:
+    """The columns: one per deltaprop engine, one per other tool, and deltaprop at the
+    ``baseline`` commit (its default engine) as one more peer."""
     out = []
+    if baseline:
+        out.append({"id": "baseline", "tool": "deltaprop-baseline", "env": BASELINE_PREFIX + baseline,
+                    "label": f"deltaprop at {baseline}", "args": list(TOOLS["deltaprop"]["args"])})
     for tool in tools:
         spec = TOOLS[tool]
         if tool == "deltaprop":
@@ -558,6 +584,9 @@ def main(argv=None):
     p.add_argument("--no-ceiling", action="store_true")
     p.add_argument("--plot", action="store_true", help="also draw results/latest.png (matplotlib, deltaprop env)")
     p.add_argument("--name", default="latest", help="base name of the result files in benchmarks/results/")
+    p.add_argument("--baseline", metavar="COMMIT", default=None,
+                   help="also run deltaprop as it was at COMMIT (its default engine), in its own environment, "
+                        "interleaved with the others: before and after a change, side by side in one run")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one tool process")
     p.add_argument("--openblas-coretype", default="inherit", metavar="CORE",
                    help="the OPENBLAS_CORETYPE every tool runs with. 'inherit' (the default): the environment's, "
@@ -582,8 +611,12 @@ def main(argv=None):
     if "deltaprop" not in tools and not args.no_ceiling:
         tools.insert(0, "deltaprop")   # the ceiling runs in the deltaprop environment; it is the subject anyway
 
+    if args.baseline:
+        args.baseline = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=10", args.baseline],
+                                       capture_output=True, text=True, check=True).stdout.strip()
     envs = {}
-    for env in dict.fromkeys(["deltaprop"] + [TOOLS[t]["env"] for t in tools]):
+    for env in dict.fromkeys(["deltaprop"] + [TOOLS[t]["env"] for t in tools]
+                             + ([BASELINE_PREFIX + args.baseline] if args.baseline else [])):
         envs[env] = ensure_env(env)
     probe = probe_deltaprop()
     if args.engines:
@@ -594,7 +627,7 @@ def main(argv=None):
         engines = ["numpy"] + (["numba"] if probe["numba"] else [])
     else:
         engines = [None]       # today's reference: nothing passed
-    entries = entries_for(tools, engines)
+    entries = entries_for(tools, engines, args.baseline)
     log(f"[bench] deltaprop {probe['version']}: fit(engine=) {'yes' if probe['fit_has_engine'] else 'no'}, "
         f"numba {'yes' if probe['numba'] else 'no'}; columns: {', '.join(e['label'] for e in entries)}")
 
@@ -604,6 +637,8 @@ def main(argv=None):
     runs, ceilings = [], []
     import workloads as common
     prime_s = prime_numba(workloads, raw, args.threads, args.timeout) if "numba" in engines else None
+    if args.baseline:
+        prime_numba(workloads, raw, args.threads, args.timeout, BASELINE_PREFIX + args.baseline)
     for r in range(args.rounds):
         if not args.no_ceiling:
             out = raw / f"r{r}-ceiling.json"

@@ -376,3 +376,74 @@ def test_many_tiny_epochs_make_no_python_object_per_epoch():
         gc.callbacks.remove(collected)
     assert steps.done == 5000 and isinstance(steps.costs, np.ndarray)
     assert len(passes) <= 2, f"{len(passes) // 2} garbage collections during one run of 5000 epochs"
+
+
+# ---------------------------------------------------------------------------------------
+# The seam between BP3/BP4 and the optimizer's step, where ranks add their gradients
+
+class _ThreadComm:
+    """Ranks as threads of one process: allreduce adds the ranks' arrays in rank order
+    (the same sum, bit for bit, on every rank)."""
+
+    def __init__(self, rank, size, shared):
+        self.rank, self.size, self.shared = rank, size, shared
+
+    def allreduce(self, a):
+        slots, barrier = self.shared
+        slots[self.rank] = a.copy()
+        barrier.wait()
+        total = slots[0].copy()
+        for other in slots[1:]:
+            total += other
+        barrier.wait()
+        a[...] = total
+
+
+class _Loopback:
+    rank, size = 0, 1
+
+    def allreduce(self, a):
+        pass
+
+
+def _train_ranks(size, engine, dtype, epochs=3):
+    import threading
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(203, 5)), rng.integers(0, 3, 203)       # a short last batch of 203 % 16
+    shared = ([None] * size, threading.Barrier(size))
+    nets = [dp.Network([5, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype, seed=1) for _ in range(size)]
+
+    def work(r):
+        dp.Trainer(nets[r], X, y, epochs=epochs, batch_size=16, optimizer=dp.Adam(lr=0.01), seed=4, engine=engine,
+                   comm=_ThreadComm(r, size, shared)).run()
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    alone = dp.Network([5, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype, seed=1)
+    alone.fit(X, y, epochs=epochs, batch_size=16, optimizer=dp.Adam(lr=0.01), seed=4, engine=engine, verbose=0)
+    return nets, alone
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_ranks_that_add_their_gradients_train_the_single_process_network(engine, dtype, rtol):
+    nets, alone = _train_ranks(2, engine, dtype)
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+        np.testing.assert_array_equal(a, b)                            # every rank takes the same step
+    for a, b in zip(nets[0].get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-3)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("make", [lambda: dp.SGD(lr=0.1, momentum=0.9), lambda: dp.SGD(lr=0.3), dp.Adam])
+def test_a_communicator_of_one_changes_no_bit(engine, make):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 2, 50)
+    nets = [dp.Network([4, 6, 2], activation="relu", loss="cross_entropy", seed=2) for _ in range(2)]
+    for net, comm in zip(nets, (None, _Loopback())):
+        dp.Trainer(net, X, y, epochs=3, batch_size=8, optimizer=make(), seed=3, engine=engine, comm=comm).run()
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+        np.testing.assert_array_equal(a, b)

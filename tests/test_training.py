@@ -526,3 +526,62 @@ def test_raw_pixels_get_a_warning_that_names_the_fix():
                                                          r"1000 of the training examples \(raw 0-255 pixels\? divide "
                                                          r"them by 255\)\. .*Standardizer"):
         dp.Network([784, 10, 10], seed=0).fit(X[:1000] * 255, y[:1000], epochs=1, batch_size=100, verbose=0)
+
+
+# ---------------------------------------------------------------------------------------
+# The loop driven from outside: Trainer
+
+def _trainer_case(engine):
+    X, y = _data(100)
+    net = dp.Network([4, 6, 3], activation="tanh", loss="cross_entropy", seed=3)
+    return net, X, y, dict(batch_size=8, optimizer=dp.Adam(lr=0.01), seed=2, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("validation", [False, True])
+def test_a_trainer_driven_batch_by_batch_gives_fits_bits(engine, validation):
+    net, X, y, kw = _trainer_case(engine)
+    val = dict(validation_data=(X[:20], y[:20])) if validation else {}
+    ref = net.copy()
+    history = ref.fit(X, y, epochs=4, verbose=0, **kw, **val)
+    kw["optimizer"] = dp.Adam(lr=0.01)
+    trainer = dp.Trainer(net, X, y, epochs=4, **kw, **val)
+    rng = np.random.default_rng(0)
+    losses = []
+    while not trainer.state.finished:
+        steps = trainer.train_batches(int(rng.integers(1, 20)))     # blocks across epoch ends
+        assert steps.done >= 1 and len(steps.costs) == len(steps.correct)
+        losses.extend(steps.costs)
+    trainer.close()
+    assert len(losses) == 4 * trainer.state.n_batches
+    for a, b in zip(ref.get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert trainer.history.history == {k: v for k, v in history.history.items()} | \
+        {"seconds": trainer.history["seconds"]}
+    assert trainer.train_batches(5).done == 0                         # finished: nothing more
+
+
+def test_a_trainer_trains_whole_epochs_and_reports_the_costs_of_each_batch():
+    net, X, y, kw = _trainer_case("numba")
+    trainer = dp.Trainer(net, X, y, **kw)                              # no last epoch
+    first = trainer.train_batches(3)
+    rest = trainer.train_epochs(1)                                     # to the end of the running epoch
+    assert first.done + rest.done == trainer.state.n_batches and trainer.state.epoch_done
+    assert trainer.history["loss"][0] == pytest.approx((first.costs.sum() + rest.costs.sum()) / len(X), rel=1e-12)
+    assert trainer.train_epochs(2).done == 2 * trainer.state.n_batches and len(trainer.history) == 3
+    trainer.close()
+
+
+def test_many_tiny_epochs_take_few_engine_calls(monkeypatch):
+    # W3: fit(epochs=10000, batch_size=1) with nothing between epochs spans epochs per call.
+    calls = []
+    real = dp.engines.NumbaEngine.run
+
+    def counting(self, orders, start, count, rng):
+        calls.append(count)
+        return real(self, orders, start, count, rng)
+
+    monkeypatch.setattr(dp.engines.NumbaEngine, "run", counting)
+    ex = dp.examples.mazur()
+    history = ex.net.fit(ex.x, ex.y, epochs=10_000, batch_size=1, optimizer=dp.SGD(lr=0.5), verbose=0)
+    assert len(history) == 10_000 and sum(calls) == 10_000 and len(calls) <= 5

@@ -18,7 +18,7 @@ from .layers import Dense
 from .losses import one_hot
 from .network import Network
 from .optimizers import SGD, Adam
-from .training import History
+from .training import History, Trainer
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ __all__ = [
     "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
     "callbacks", "data", "datasets", "examples", "explain", "Trace", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
-    "schedules", "__version__",
+    "schedules", "Trainer", "__version__",
 ]
 
 

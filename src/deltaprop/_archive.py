@@ -1,4 +1,4 @@
-"""Floor 0: the container of a deltaprop file: a ZIP of one JSON header and NumPy arrays.
+"""The container of a deltaprop file: a ZIP of one JSON header and NumPy arrays.
 
 This room knows nothing of networks. It writes and reads a file of
 

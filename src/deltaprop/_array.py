@@ -1,4 +1,4 @@
-"""Floor 0: dtype and randomness, decided once and passed down.
+"""Dtype and randomness, decided once and passed down.
 
 deltaprop computes in one floating dtype per network (float64 by default, as the
 seeds' arithmetic and NumPy's; float32 one keyword away) and never silently casts

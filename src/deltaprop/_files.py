@@ -1,4 +1,4 @@
-"""Floor 0: files on disk. The one atomic writer every file deltaprop writes goes
+"""Files on disk. The one atomic writer every file deltaprop writes goes
 through, and the one way it opens a file to read.
 
 Writing (:func:`atomic_open`): the content goes to a temporary beside the target,

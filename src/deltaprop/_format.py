@@ -40,7 +40,7 @@ _NETWORK_KEYS = {"dtype", "loss", "layers"}
 
 def library_version() -> str:
     """The installed deltaprop's version, as written into ``header["library_version"]``."""
-    import importlib.metadata     # here, not at import: it pulls in the email package (~10 ms)
+    import importlib.metadata     # here, not at import: it pulls in the email package
     try:
         return importlib.metadata.version("deltaprop")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed

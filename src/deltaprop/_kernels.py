@@ -16,7 +16,7 @@ Softmax is the one exception, written here: its column sums must follow NumPy's 
 What makes it fast:
 
 * One call trains many mini-batches, across epochs (the loop over batches runs
-  compiled), so the ~30 NumPy calls of ~1 us each that the reference spends per step
+  compiled), so the ~30 NumPy calls that the reference spends per step
   are gone. That is what matters at batch 10 (W1) and for the 2-2-2 example (W3).
 * Parameters, gradients and optimizer state are flat vectors with per-layer views;
   every work buffer is allocated once per call; each element-wise pass (bias +

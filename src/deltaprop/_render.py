@@ -1,4 +1,4 @@
-"""Floor 4: how a trace of backpropagation is shown - the notes' notations, and the formats.
+"""How a trace of backpropagation is shown - the notes' notations, and the formats.
 
 :mod:`deltaprop.explain` records a step; this room only shows it. It reads a trace's
 arrays and prints them: it computes nothing but the *display* of a chain-rule product,

@@ -1,4 +1,4 @@
-"""Floor 1: activation functions, each with its derivative right beside it.
+"""Activation functions, each with its derivative right beside it.
 
 An activation sigma maps the weighted input z of a layer to its output a = sigma(z).
 Backpropagation needs sigma'(z) in BP1 and BP2::

@@ -1,4 +1,4 @@
-"""Floor 4: callbacks, everything optional about training.
+"""Callbacks, everything optional about training.
 
 The loop of :func:`deltaprop.training.fit` is short; whatever else happens while a
 network trains (recording metrics, stopping early, writing checkpoints and logs,

@@ -1,4 +1,4 @@
-"""Floor 7: the ``deltaprop`` command line.
+"""The ``deltaprop`` command line.
 
 Every command speaks the command line's language: an error or a warning names the
 option (``--lr``, ``--test-split``), never the Python argument behind it, and never

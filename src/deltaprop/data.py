@@ -1,4 +1,4 @@
-"""Floor 1: small data sets to teach with, and the two chores before training.
+"""Small data sets to teach with, and the two chores before training.
 
 Synthetic two-dimensional classification sets, each ``f(n_samples, *, noise, seed)
 -> (X, y)`` with ``X`` of shape ``(n_samples, 2)`` (float64 unless ``dtype`` says

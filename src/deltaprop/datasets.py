@@ -1,4 +1,4 @@
-"""Floor 3: data from files: MNIST and Fashion-MNIST from IDX files, tables from CSV.
+"""Data from files: MNIST and Fashion-MNIST from IDX files, tables from CSV.
 
 :func:`read_idx` reads one IDX file (the format MNIST is distributed in), gzipped or
 not. :func:`mnist` and :func:`fashion_mnist` find the four files of their data set,

@@ -1,4 +1,4 @@
-"""Floor 0: the library's exceptions and the helpers that word their messages.
+"""The library's exceptions and the helpers that word their messages.
 
 Every error a user can cause derives from ``ValueError`` or ``TypeError`` (so code
 that already catches those keeps working) and from :class:`DeltapropError` (so code

@@ -1,4 +1,4 @@
-"""Floor 6: scikit-learn estimators around a :class:`~deltaprop.Network`, for pipelines,
+"""Scikit-learn estimators around a :class:`~deltaprop.Network`, for pipelines,
 grid searches and cross-validation.
 
 :class:`DeltapropClassifier` and :class:`DeltapropRegressor` follow scikit-learn's

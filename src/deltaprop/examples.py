@@ -1,4 +1,4 @@
-"""Floor 5: the seeds' worked examples, ready to run.
+"""The seeds' worked examples, ready to run.
 
 * :func:`mazur` - the 2-2-2 sigmoid network with quadratic error that
   ``002_56bd98b6111f8107.txt`` (after Matt Mazur's "A Step by Step Backpropagation

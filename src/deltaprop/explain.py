@@ -1,4 +1,4 @@
-"""Floor 5: explain - one step of backpropagation, every quantity with its numbers.
+"""Explain - one step of backpropagation, every quantity with its numbers.
 
 :func:`explain` runs the real pass - ``Network.forward``, ``Network.backward`` and the
 optimizer's ``step``, the three calls of the reference training loop

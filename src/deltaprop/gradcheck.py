@@ -1,4 +1,4 @@
-"""Floor 5: gradient checking, the way seeds 000 and 004 say to trust backprop.
+"""Gradient checking, the way seeds 000 and 004 say to trust backprop.
 
 Backpropagation gets every dC/dw from one forward and one backward pass. The
 definition dC/dw = lim (C(w + h) - C(w)) / h gives each one separately, at the price

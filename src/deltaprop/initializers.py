@@ -1,4 +1,4 @@
-"""Floor 1: named schemes for drawing initial weights, always from an explicit Generator.
+"""Named schemes for drawing initial weights, always from an explicit Generator.
 
 ========================  ===========================  =============================
 name (aliases)            W[j, k] drawn from           b drawn from

@@ -1,4 +1,4 @@
-"""Floor 4: networks in files that survive: ``save``, ``load`` and training checkpoints.
+"""Networks in files that survive: ``save``, ``load`` and training checkpoints.
 
 A file is the container of :mod:`deltaprop._archive` (a ZIP of ``header.json`` and one
 ``.npy`` per array, no pickle, written atomically) holding, for a network of L layers,

@@ -1,4 +1,4 @@
-"""Floor 2: the fully-connected layer, in the seeds' equations and names.
+"""The fully-connected layer, in the seeds' equations and names.
 
 One Dense layer l holds ``W`` (n_out, n_in) and ``b`` (n_out,). ``W[j, k]`` is the
 seeds' w^l_jk: the weight from neuron k of layer l-1 to neuron j of layer l. A batch

@@ -1,4 +1,4 @@
-"""Floor 1: cost functions, each with its value and its gradient with respect to a^L.
+"""Cost functions, each with its value and its gradient with respect to a^L.
 
 The seeds average the cost over the n examples of a batch, C = 1/n sum_x C_x, so
 every ``grad`` here carries the 1/n: the gradients the network returns are those of

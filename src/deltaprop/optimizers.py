@@ -1,4 +1,4 @@
-"""Floor 3: optimizers. Each ``step`` receives ``(param, grad)`` pairs and updates the
+"""Optimizers. Each ``step`` receives ``(param, grad)`` pairs and updates the
 parameters in place, in the dtype they already have.
 
 The gradients the network hands over are those of the batch mean C = 1/m sum_x C_x,

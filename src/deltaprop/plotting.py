@@ -1,4 +1,4 @@
-"""Floor 6: pictures of a network and of its training, drawn with matplotlib.
+"""Pictures of a network and of its training, drawn with matplotlib.
 
 ===============================  ===========================================================
 function                         what it shows

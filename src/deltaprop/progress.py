@@ -1,4 +1,4 @@
-"""Floor 4 (above callbacks): what ``fit(verbose=...)`` shows while a network trains.
+"""What ``fit(verbose=...)`` shows while a network trains.
 
 * ``verbose=1``: :class:`ProgressBar` - a tqdm bar per epoch when the output is a
   terminal (``pip install "deltaprop[progress]"``), else, as in a log file or CI, one

@@ -1,4 +1,4 @@
-"""Floor 3: learning-rate schedules, eta as a function of the epoch.
+"""Learning-rate schedules, eta as a function of the epoch.
 
 A schedule is a callable ``schedule(epoch, lr0) -> lr``: ``epoch`` counts from 1 (the
 epoch about to run), ``lr0`` is the optimizer's learning rate when training began.

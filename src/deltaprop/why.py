@@ -1,4 +1,4 @@
-"""Floor 6: why backpropagation - one full gradient, by backprop and by finite differences, timed.
+"""Why backpropagation - one full gradient, by backprop and by finite differences, timed.
 
 Seeds 000 and 004 ask why we prefer backpropagation to the definition
 dC/dw = lim_{h->0} (C(w + h) - C(w)) / h: the definition gives one derivative per
@@ -21,8 +21,7 @@ of ``batch`` random examples) whose parameter count n = 2k^2 + 2k runs from abou
 
 Both are timed with the BLAS held to one thread (``threads=1``, through threadpoolctl,
 ``pip install "deltaprop[why]"``): on a small shared machine a multithreaded BLAS
-waits on busy cores (a 127 x 127 product measured 15 ms with the default threads and
-0.17 ms with one, on this project's 2-core machine), which would distort both curves.
+waits on busy cores, which would distort both curves.
 
 The growth of each is the slope of a least-squares line through (log n, log t) over
 the largest decade of sizes (n from max/10 to max): below it, Python's per-call
