@@ -8,6 +8,7 @@ bit between the C library and NumPy's SIMD code) a few steps agree to within
 RTOL[dtype] relative (ATOL absolute near zero).
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -447,3 +448,39 @@ def test_a_communicator_of_one_changes_no_bit(engine, make):
         dp.Trainer(net, X, y, epochs=3, batch_size=8, optimizer=make(), seed=3, engine=engine, comm=comm).run()
     for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_activation_declared_in_its_class_alone_trains_in_the_compiled_engine(tmp_path):
+    # A new activation: its NumPy form and its one-number forms, registered; nothing else
+    # is written for the numba engine, which must agree with the reference.
+    code = textwrap.dedent("""
+        import math, numpy as np
+        from deltaprop import activations
+
+        class Softsign(activations.Activation):
+            name = "softsign"
+            def __call__(self, Z):
+                return Z / (1.0 + np.abs(Z))
+            def prime(self, Z, A):
+                return 1.0 / (1.0 + np.abs(Z)) ** 2
+            @staticmethod
+            def scalar(z, p, one):
+                return z / (one + abs(z))
+            @staticmethod
+            def scalar_delta(g, z, a, p, one):
+                return g * (one / (one + abs(z)) ** 2)
+
+        activations.ACTIVATIONS["softsign"] = Softsign
+        import deltaprop as dp
+        X = np.random.default_rng(0).normal(size=(40, 3)); y = np.arange(40) % 2
+        runs = {}
+        for engine in ("numpy", "numba"):
+            net = dp.Network([3, 5, 2], activation="softsign", loss="cross_entropy", seed=0)
+            h = net.fit(X, y, epochs=3, batch_size=8, optimizer=dp.Adam(lr=0.05), seed=1, engine=engine, verbose=0)
+            runs[h.engine] = net.get_weights()
+        print(max(float(np.max(np.abs(a - b) / (np.abs(a) + 1e-300))) for a, b in zip(runs["numpy"], runs["numba"])))
+    """)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip().splitlines()[-1]) < 1e-9

@@ -50,7 +50,6 @@ from __future__ import annotations
 import ctypes
 import glob
 import hashlib
-import inspect
 import math
 import os
 import warnings
@@ -119,29 +118,49 @@ def compiled_supports(net, optimizer) -> str | None:
     return None
 
 
+def _declarations_fingerprint() -> str:
+    """What the compiled code was built from: every registered class, in registry order,
+    with the code of its compiled forms."""
+    h = hashlib.sha256()
+    for registry, names in ((activations.ACTIVATIONS, ("scalar", "scalar_delta")),
+                            (losses.LOSSES, ("scalar_term", "scalar_cost", "scalar_grad")),
+                            (optimizers.OPTIMIZERS, ("scalar_prepare", "scalar_update"))):
+        for key, cls in registry.items():
+            h.update(f"{key}:{cls.__module__}.{cls.__qualname__}".encode())
+            for name in names:
+                code = getattr(getattr(cls, name), "__code__", None)
+                h.update(b"-" if code is None else code.co_code + repr((code.co_consts, code.co_names)).encode())
+    return h.hexdigest()
+
+
 def _invalidate_stale_cache() -> None:
-    """numba's cache of this module does not notice edits to the declarations it compiles
-    in: drop it when their source changed (a fingerprint is kept beside it)."""
-    source = "".join(inspect.getsource(m) for m in (activations, losses, optimizers)).encode()
-    fingerprint = hashlib.sha256(source).hexdigest()
-    cache = os.path.join(os.path.dirname(__file__), "__pycache__")
-    stamp = os.path.join(cache, "_kernels.declarations")
+    """numba's cache of this module does not notice a change to the declarations it
+    compiles in (it stamps this file only): drop it when they changed, by a fingerprint
+    kept beside it."""
+    from numba.core import config
+    fingerprint = _declarations_fingerprint()
+    here = os.path.dirname(os.path.abspath(__file__))
+    folders = [os.path.join(here, "__pycache__")]
+    if config.CACHE_DIR:
+        folders += [root for root, _, files in os.walk(config.CACHE_DIR) if any(f.startswith("_kernels.") for f in files)]
+    stamp = os.path.join(folders[0], "_kernels.declarations")
     try:
         with open(stamp) as f:
             if f.read() == fingerprint:
                 return
     except OSError:
         pass
-    for path in glob.glob(os.path.join(cache, "_kernels.*.nb[ic]")):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    for folder in folders:
+        for path in glob.glob(os.path.join(folder, "_kernels.*.nb[ic]")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
     try:
-        os.makedirs(cache, exist_ok=True)
+        os.makedirs(folders[0], exist_ok=True)
         with open(stamp, "w") as f:
             f.write(fingerprint)
-    except OSError:          # a read-only install: its cache was filled by the same source
+    except OSError:          # a read-only install: its cache was filled from the same declarations
         pass
 
 

@@ -89,6 +89,10 @@ class Engine:
         """None if this engine can train ``net`` with ``optimizer``, else the reason it cannot."""
         return None
 
+    def block_for_callbacks(self) -> int:
+        """Batches per call when a callback watches batches (``on_batch_end`` after each call)."""
+        return 1
+
     def where(self, start: int, j: int) -> tuple[int, int]:
         """(epoch row of ``orders``, batch in it) of batch j of a run from ``start``."""
         return divmod(start + j, self.n_batches)
@@ -258,6 +262,10 @@ class NumbaEngine(Engine):
                 self._slots.append((o, o + layer.b.size, layer.b.shape))
             o += layer.b.size
 
+    def block_for_callbacks(self) -> int:
+        # a 50th of an epoch: each call costs a copy of the weights in and out
+        return max(1, -(-self.n_batches // 50))
+
     # -- between the network and the flat vectors ------------------------------------
 
     def _load(self):
@@ -312,11 +320,17 @@ class NumbaEngine(Engine):
         opt = self._load()
         batches = self._batches(orders, start, count)
         costs, correct = np.zeros(count), np.zeros(count, dtype=np.int64)
+        with warnings.catch_warnings():          # numba's note on tuples of functions, when it compiles
+            warnings.simplefilter("ignore", K.NumbaExperimentalFeatureWarning)
+            done, failure = self._train(batches, count, opt, costs, correct)
+        self._store(t0, int(opt.t[0]))
+        return Steps(costs[:done], correct[:done], failure)
+
+    def _train(self, batches, count, opt, costs, correct):
+        K = self._k
         failure = None
         if self.comm is None:
-            with warnings.catch_warnings():      # numba's note on tuples of functions, when it compiles
-                warnings.simplefilter("ignore", K.NumbaExperimentalFeatureWarning)
-                done, bad_cost = K.train(batches, self._arch, self._flat, opt, self._blas, costs, correct)
+            done, bad_cost = K.train(batches, self._arch, self._flat, opt, self._blas, costs, correct)
             if done < count:
                 failure = Failure(int(done), float(bad_cost), False)
         else:
@@ -330,8 +344,7 @@ class NumbaEngine(Engine):
                 K.update(self._arch, self._flat, opt)
                 costs[j], correct[j] = c, right
                 done = j + 1
-        self._store(t0, int(opt.t[0]))
-        return Steps(costs[:done], correct[:done], failure)
+        return done, failure
 
 
 def _put(state: dict, key: str, value: np.ndarray) -> None:

@@ -156,7 +156,7 @@ class Trainer:
         self.quiet = cbs == [state.history] and val is None and not net.has_dropout
         self.per_batch = any(cb.wants_batches for cb in cbs)
         self._began = self._ended = False
-        self._block = max(1, -(-state.n_batches // 50)) if self.engine.name != "numpy" or not self.per_batch else 1
+        self._block = self.engine.block_for_callbacks() if self.per_batch else max(1, -(-state.n_batches // 50))
 
     @property
     def history(self) -> History:
