@@ -59,7 +59,7 @@ import numpy as np
 from llvmlite import ir
 from numba import literal_unroll, njit, types
 from numba.core.errors import NumbaExperimentalFeatureWarning
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from . import activations, losses, optimizers
 from .optimizers import Hyper
@@ -298,12 +298,19 @@ def _call_c(typingctx, address, args):
 # ---------------------------------------------------------------------------------------
 # The pieces of one step (each mirrors one line of layers.py / activations.py / losses.py)
 
-@njit(cache=True, error_model="numpy")
 def _cast(like, value):
     """``value`` in ``like``'s dtype (as NumPy casts a Python scalar against an array)."""
-    out = np.empty(1, like.dtype)
-    out[0] = value
-    return out[0]
+    return like.dtype.type(value)
+
+
+@overload(_cast, jit_options={"error_model": "numpy"})
+def _cast_compiled(like, value):
+    # in compiled code: a cast to the array's dtype, decided when compiling (no array made)
+    dtype = like.dtype
+
+    def cast(like, value):
+        return dtype(value)
+    return cast
 
 
 @njit(cache=True, error_model="numpy")

@@ -220,7 +220,7 @@ class Trainer:
                 self._begin_epoch()
             count = self._block_size(budget)
             span = -(-(st.batch + count) // st.n_batches)          # the epochs this block touches
-            orders = np.stack([st.order, *(self._next_order() for _ in range(span - 1))])
+            orders = np.concatenate([st.order[None, :], self._next_orders(span - 1)])
             began = time.perf_counter()
             steps = eng.run(orders, st.batch, count, st.rng)
             took = time.perf_counter() - began
@@ -252,12 +252,16 @@ class Trainer:
             count += more * st.n_batches
         return count if budget is None else min(count, budget)
 
-    def _next_order(self) -> np.ndarray:
-        """The next epoch's example order, drawn from the state's generator."""
+    def _next_orders(self, count: int) -> np.ndarray:
+        """The example orders of the next ``count`` epochs, drawn from the state's generator."""
         st = self.state
         if st.fit_info["shuffle"] and st.n_samples > 1:
-            return st.rng.permutation(st.n_samples)
-        return np.arange(st.n_samples)        # in order; a permutation of one is the identity: nothing drawn
+            orders = np.empty((count, st.n_samples), dtype=np.int64)
+            for e in range(count):
+                orders[e] = st.rng.permutation(st.n_samples)
+            return orders
+        # in order; a permutation of one example is the identity: nothing is drawn
+        return np.broadcast_to(np.arange(st.n_samples), (count, st.n_samples))
 
     def _begin_epoch(self, order: np.ndarray | None = None, *, resumed: bool = False) -> None:
         """A new epoch, with ``order`` (drawn now if not given); or, ``resumed``, the rest of
@@ -266,7 +270,7 @@ class Trainer:
         if not resumed:
             st.epoch += 1
             st.epoch_done = False
-            st.order = self._next_order() if order is None else order
+            st.order = self._next_orders(1)[0] if order is None else order
             st.batch, st.epoch_cost, st.epoch_correct = 0, 0.0, 0
         st.extra_logs = {}
         self._epoch_began = time.perf_counter()
