@@ -941,6 +941,19 @@ def _why(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _playground(args: argparse.Namespace) -> int:
+    """Backpropagation to play with in the browser: build a network, train it step by step,
+and click any neuron or weight for the numbers of the last step (z, a, delta, dC/dw, the
+update) in the notation you pick. The network is a real deltaprop network in this process;
+the page only draws what it sends. Serves on 127.0.0.1 (this machine only) unless --host
+says otherwise. Needs the playground extra: pip install "deltaprop[playground]"."""
+    from .playground import serve
+
+    serve(host=args.host, port=args.port, model=args.model, data=args.data, open_browser=not args.no_browser,
+          max_upload=args.max_upload * 2**20)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------
 # The parser
 
@@ -1178,12 +1191,32 @@ def _add_why(sub) -> None:
     p.set_defaults(func=_why)
 
 
+def _add_playground(sub) -> None:
+    p = sub.add_parser("playground", help="train a network step by step in the browser",
+                       usage="deltaprop playground [OPTIONS]", description=_playground.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_epilog("examples:\n  deltaprop playground\n"
+                                      "  deltaprop playground --data iris.csv --no-browser --port 9000"))
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; any other lets everyone "
+                        "who can reach it use the playground)")
+    p.add_argument("--port", type=_int_between(0, 65535), default=8765,
+                   help="port to listen on (default 8765; 0: any free one)")
+    p.add_argument("--model", metavar="FILE", help="start from this saved model (.dpz)")
+    p.add_argument("--data", metavar="FILE", help="start with this CSV (target: its last column; the page can change it)")
+    p.add_argument("--no-browser", action="store_true", dest="no_browser", help="do not open a browser")
+    p.add_argument("--max-upload", type=POSITIVE, default=10, dest="max_upload", metavar="MIB",
+                   help="largest file the page may upload, in MiB (default 10)")
+    p.set_defaults(func=_playground)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deltaprop", description="Fully-connected neural networks trained by backpropagation.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_epilog("examples:\n  deltaprop demo\n  deltaprop train --dataset moons --save moons.dpz\n"
-                       "  deltaprop explain mazur\n  deltaprop COMMAND --help"))
+                       "  deltaprop explain mazur\n  deltaprop playground\n"
+                       "  deltaprop COMMAND --help"))
     parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train the book's 784-30-10 network on MNIST", description=_demo.__doc__,
@@ -1206,6 +1239,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_explain(sub)
     _add_why(sub)
+    _add_playground(sub)
     return parser
 
 
