@@ -550,3 +550,19 @@ def _listening_sockets():
                 addr = ".".join(str(int(hexaddr[i:i + 2], 16)) for i in (6, 4, 2, 0))
                 out.append((addr, int(hexport, 16)))
     return out
+
+
+def test_the_page_ships_in_the_wheel(tmp_path):
+    """pip install ".[playground]" must bring the static page along (setuptools leaves
+    files that are not Python out of a wheel unless told)."""
+    import zipfile
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(root)],
+                   check=True, capture_output=True, timeout=300)
+    wheel, = tmp_path.glob("deltaprop-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = root / "src" / "deltaprop" / "playground" / "static"
+    shipped = {f"deltaprop/playground/static/{p.relative_to(static).as_posix()}" for p in static.rglob("*")
+               if p.is_file()}
+    assert "deltaprop/playground/static/index.html" in shipped and shipped <= names
