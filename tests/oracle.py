@@ -215,7 +215,7 @@ def _floats(array) -> list:
     return np.asarray(array, dtype=float).tolist()
 
 
-def _build(weights, biases, activations, loss, X, Y):
+def _build(weights, biases, activations, loss, X, Y, sample_weight=None):
     """The cost graph: (C, W as lists of lists of Values, b as lists of Values)."""
     if not (len(weights) == len(biases) == len(activations)):
         raise ValueError("weights, biases and activations need one entry per layer")
@@ -245,16 +245,22 @@ def _build(weights, biases, activations, loss, X, Y):
         if len(y) != len(a):
             raise ValueError("Y rows must have one entry per output")
         costs.append(LOSSES[loss](a, y))          # C_x
-    C = vsum(costs) / float(len(costs))           # C = 1/n sum_x C_x
+    if sample_weight is None:
+        C = vsum(costs) / float(len(costs))       # C = 1/n sum_x C_x
+    else:                                         # C = sum_x w_x C_x / sum_x w_x
+        ws = [float(v) for v in np.asarray(sample_weight, dtype=float).tolist()]
+        if len(ws) != len(costs):
+            raise ValueError("sample_weight needs one weight per row")
+        C = vsum(Value(w_x) * c for w_x, c in zip(ws, costs)) / math.fsum(ws)
     return C, W, b
 
 
-def mlp_loss(weights, biases, activations, loss, X, Y) -> float:
+def mlp_loss(weights, biases, activations, loss, X, Y, sample_weight=None) -> float:
     """The cost C alone (a forward pass through the same graph)."""
-    return _build(weights, biases, activations, loss, X, Y)[0].data
+    return _build(weights, biases, activations, loss, X, Y, sample_weight)[0].data
 
 
-def mlp_loss_and_grads(weights, biases, activations, loss, X, Y):
+def mlp_loss_and_grads(weights, biases, activations, loss, X, Y, sample_weight=None):
     """Cost and gradients of a fully-connected network, by scalar reverse-mode autodiff.
 
     Args:
@@ -264,12 +270,13 @@ def mlp_loss_and_grads(weights, biases, activations, loss, X, Y):
         activations: per layer, one of ``ACTIVATIONS``' names.
         loss: one of ``LOSSES``' names.
         X: inputs, ``(n, n_in)`` rows. Y: targets, ``(n, n_out)`` rows.
+        sample_weight: optional ``(n,)`` weights: C = sum_x w_x C_x / sum_x w_x.
 
     Returns:
         ``(C, [(dW, db), ...])``: the float cost C = 1/n sum_x C_x and, per layer,
         dC/dW ``(n_out, n_in)`` and dC/db ``(n_out,)`` as float64 NumPy arrays.
     """
-    C, W, b = _build(weights, biases, activations, loss, X, Y)
+    C, W, b = _build(weights, biases, activations, loss, X, Y, sample_weight)
     C.backward()
     grads = [(np.array([[w.grad for w in row] for row in Wl], dtype=float).reshape(len(Wl), -1),
               np.array([v.grad for v in bl], dtype=float))

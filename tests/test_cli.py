@@ -472,3 +472,39 @@ def test_predict_refuses_a_fifo_instead_of_hanging(capsys, tmp_path, iris_model)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_class_weight_balanced_weighs_each_class_by_its_rarity(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["x1,x2,label"] + [f"{a:.3f},{b:.3f},{'rare' if a > 1.2 else 'common'}"
+                              for a, b in rng.normal(size=(200, 2))]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    base = ["train", "--csv", tmp_path / "d.csv", "--epochs", "2", "--verbose", "0", "--validation-split", "0",
+            "--seed", "1"]
+    code, out, err = run(capsys, *base, "--class-weight", "balanced", "--save", tmp_path / "m.dpz")
+    assert code == 0, err
+    labels = [r.rsplit(",", 1)[1] for r in rows[1:]]
+    n, rare = len(labels), labels.count("rare")
+    line = next(x for x in out.splitlines() if "class weights" in x)
+    assert f"common {n / (2 * (n - rare)):.4g}" in line and f"rare {n / (2 * rare):.4g}" in line
+    code, out, err = run(capsys, *base, "--class-weight", "rare=5")
+    assert code == 0 and "common 1, rare 5" in out
+    for bad, says in [("rare=-1", "a weight must be a number >= 0"), ("dog=2", "names class 'dog'"),
+                      ("heavy", "takes 'balanced' or CLASS=WEIGHT"), ("common=0,rare=0", "every class")]:
+        code, out, err = run(capsys, *base, "--class-weight", bad)
+        assert code == 2 and says in err, (bad, err)
+    (tmp_path / "r.csv").write_text("a,b\n" + "".join(f"{i},{i / 3:.3f}\n" for i in range(30)))
+    code, out, err = run(capsys, "train", "--csv", tmp_path / "r.csv", "--task", "regression",
+                         "--epochs", "1", "--verbose", "0", "--class-weight", "balanced")
+    assert code == 2 and "numeric" in err
+
+
+def test_a_numeric_csv_target_trains_a_regression_with_held_out_rows(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (120, 2))
+    rows = ["a,b,target"] + [f"{a:.4f},{b:.4f},{a * a + b:.4f}" for a, b in X]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = run(capsys, "train", "--csv", tmp_path / "r.csv", "--task", "regression", "--test-split", "0.2",
+                         "--epochs", "30", "--verbose", "0", "--hidden", "16", "--activation", "tanh", "--lr", "0.01")
+    assert code == 0, err
+    assert "val_loss" in out and "test (24 samples): loss" in out and "accuracy" not in out

@@ -64,11 +64,14 @@ def cases(draw, exact=False):
     else:
         Y = rng.uniform(0, 1, (n, sizes[-1]))
     opt = draw(st.sampled_from(sorted(OPTIMIZERS)))
+    # example weights, often: whole batches of weight 0 among them (a zero gradient, no NaN)
+    w = None if draw(st.booleans()) else \
+        np.array(draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0]), min_size=n, max_size=n).filter(any)))
     leaky = activations.LeakyReLU(alpha=draw(st.sampled_from([0.01, 0.3])))
     layers = [dp.Dense(a, b, leaky if act == "leaky_relu" else act, seed=seed + i, dtype=dtype,
                        fixed_bias=draw(st.booleans()) if i == 0 else False)
               for i, (a, b, act) in enumerate(zip(sizes[:-1], sizes[1:], [hidden] * (depth - 1) + [output]))]
-    return dict(layers=layers, loss=loss, X=X, Y=Y, batch=batch, opt=opt, dtype=dtype, seed=seed)
+    return dict(layers=layers, loss=loss, X=X, Y=Y, batch=batch, opt=opt, dtype=dtype, seed=seed, w=w)
 
 
 def _pair(case, cls_a=NumpyEngine, cls_b=NumbaEngine):
@@ -78,7 +81,7 @@ def _pair(case, cls_a=NumpyEngine, cls_b=NumbaEngine):
         net = dp.Network([layer.copy() for layer in case["layers"]], loss=case["loss"])
         opt = OPTIMIZERS[case["opt"]]()
         X, Y = net.check_XY(case["X"], case["Y"])
-        out.append(cls(net, opt, X, Y, min(case["batch"], len(X))))
+        out.append(cls(net, opt, X, Y, min(case["batch"], len(X)), w=net.check_weights(case.get("w"), len(X))))
     return out
 
 

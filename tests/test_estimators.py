@@ -81,7 +81,19 @@ def _id(est, check) -> str:
     return " ".join(repr(est).split()) + "-" + _check_name(check)
 
 
-@pytest.mark.parametrize("estimator, check", CHECKS, ids=[_id(est, c) for est, c in CHECKS])
+def _expected_to_fail(est, check) -> bool:
+    # Weights and repetition give the same fit to rounding, and the check's rtol of 1e-7
+    # is below float32's rounding: the float32 configuration fails it by ~1e-6 (relative),
+    # always. test_float32_weights_equal_repetition_to_float32_rounding checks that instead.
+    return est.dtype == "float32" and _check_name(check).startswith("check_sample_weight_equivalence")
+
+
+CHECK_PARAMS = [pytest.param(est, c, id=_id(est, c), marks=[pytest.mark.xfail(
+    strict=True, reason="float32 rounding is above the check's rtol=1e-7")] if _expected_to_fail(est, c) else [])
+    for est, c in CHECKS]
+
+
+@pytest.mark.parametrize("estimator, check", CHECK_PARAMS)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -598,3 +610,85 @@ def test_deltaprop_alone_does_not_import_sklearn_and_a_missing_one_names_the_ext
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ('deltaprop.estimators needs scikit-learn, an optional extra: '
                                    'pip install "deltaprop[sklearn]"')
+
+
+# -- weights ------------------------------------------------------------------------------
+
+def _imbalanced(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = np.where(X[:, 0] + 0.5 * rng.normal(size=n) > 1.3, "rare", "common")
+    return X, y
+
+
+def test_class_weight_balanced_is_sklearns_sample_weight():
+    from sklearn.utils.class_weight import compute_sample_weight
+    X, y = _imbalanced()
+    kw = dict(hidden=(6,), epochs=4, patience=None, random_state=0, engine="numpy")
+    by_class = DeltapropClassifier(class_weight="balanced", **kw).fit(X, y)
+    by_sample = DeltapropClassifier(**kw).fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    plain = DeltapropClassifier(**kw).fit(X, y)
+    for a, b in zip(by_class.network_.get_weights(), by_sample.network_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(by_class.network_.layers[0].W, plain.network_.layers[0].W)
+    both = DeltapropClassifier(class_weight={"rare": 3.0}, **kw).fit(X, y, sample_weight=np.full(len(y), 2.0))
+    alone = DeltapropClassifier(**kw).fit(X, y, sample_weight=np.where(y == "rare", 6.0, 2.0))
+    for a, b in zip(both.network_.get_weights(), alone.network_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_class_weight_helps_the_rare_class():
+    from sklearn.metrics import recall_score
+    X, y = _imbalanced(400)
+    kw = dict(hidden=(8,), epochs=60, patience=None, lr=0.01, random_state=0)
+    plain = DeltapropClassifier(**kw).fit(X, y)
+    balanced = DeltapropClassifier(class_weight="balanced", **kw).fit(X, y)
+    recall = [recall_score(y, m.predict(X), pos_label="rare") for m in (plain, balanced)]
+    assert recall[1] > recall[0] + 0.1, recall
+
+
+def test_sample_weight_of_ones_changes_no_bit_and_of_two_counts_twice():
+    X, y = _imbalanced(60)
+    kw = dict(hidden=(5,), epochs=5, patience=None, random_state=1, batch_size=60, shuffle=False)
+    a = DeltapropClassifier(**kw).fit(X, y)
+    b = DeltapropClassifier(**kw).fit(X, y, sample_weight=np.ones(60))
+    for u, v in zip(a.network_.get_weights(), b.network_.get_weights()):
+        np.testing.assert_array_equal(u, v)
+    k = np.random.default_rng(3).integers(1, 3, 60)
+    rows = np.repeat(np.arange(60), k)
+    weighted = DeltapropRegressor(hidden=(4,), epochs=5, patience=None, random_state=1, batch_size=60, shuffle=False,
+                                  optimizer="sgd", lr=0.1).fit(X, X[:, 1], sample_weight=k)
+    repeated = DeltapropRegressor(hidden=(4,), epochs=5, patience=None, random_state=1, batch_size=len(rows),
+                                  shuffle=False, optimizer="sgd", lr=0.1).fit(X[rows], X[rows, 1])
+    for u, v in zip(weighted.network_.get_weights(), repeated.network_.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-11, atol=1e-14)
+
+
+def test_weights_reach_the_held_out_validation_and_bad_ones_are_named():
+    X, y = _imbalanced(80)
+    clf = DeltapropClassifier(hidden=(4,), epochs=3, early_stopping=True, patience=5, random_state=0)
+    clf.fit(X, y, sample_weight=np.linspace(0.5, 2, 80))
+    assert len(clf.history_["val_loss"]) == 3
+    with pytest.raises(dp.ValidationError, match="sample_weight.*>= 0"):
+        DeltapropClassifier(hidden=(4,), epochs=1).fit(X, y, sample_weight=-np.ones(80))
+    with pytest.raises(dp.ValidationError, match="sample_weight"):
+        DeltapropClassifier(hidden=(4,), epochs=1).fit(X, y, sample_weight=np.ones(3))
+    with pytest.raises(dp.ValidationError, match="'class_weight' argument must be None, 'balanced' or a dict"):
+        DeltapropClassifier(hidden=(4,), epochs=1, class_weight="equal").fit(X, y)
+    with pytest.raises(dp.ValidationError, match=r"class_weight names \['kitten'\]"):
+        DeltapropClassifier(hidden=(4,), epochs=1, class_weight={"kitten": 2}).fit(X, y)
+    with pytest.raises(dp.ValidationError, match="not available in partial_fit"):
+        DeltapropClassifier(hidden=(4,), class_weight="balanced").partial_fit(X, y, classes=["common", "rare"])
+    DeltapropClassifier(hidden=(4,), class_weight={"rare": 4}).partial_fit(X, y, classes=["common", "rare"])
+    assert "class_weight" in DeltapropClassifier().get_params()
+    assert "class_weight" not in DeltapropRegressor().get_params()
+
+
+def test_float32_weights_equal_repetition_to_float32_rounding():
+    X, y = _imbalanced(45)
+    k = np.random.default_rng(0).integers(0, 3, 45)
+    rows = np.repeat(np.arange(45), k)
+    kw = dict(hidden=(16,), lr=0.01, epochs=50, dtype="float32", engine="numpy", random_state=0)
+    weighted = DeltapropClassifier(**kw).fit(X, y, sample_weight=k)
+    repeated = DeltapropClassifier(**kw).fit(X[rows], y[rows])
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=2e-5, atol=1e-7)

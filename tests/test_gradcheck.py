@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deltaprop as dp
 from deltaprop.activations import ACTIVATIONS, Activation
@@ -105,3 +106,27 @@ def test_relu_kinks_are_detected_and_skipped():
     report = dp.gradcheck(net, [[0.5]], [[1.0]])
     assert report.rows[0].kinks >= 1
     assert "kink" in str(report)
+
+
+@given(case=networks(logits=True), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_weighted_costs_pass_the_check(case, data):
+    """Finite differences of sum_x w_x C_x / sum_x w_x against BP1's w_x/m: the same gradient."""
+    net, X, Y = case
+    w = np.array(data.draw(st.lists(st.floats(0, 4), min_size=len(X), max_size=len(X)).filter(
+        lambda v: sum(v) > 0.1)))
+    report = dp.gradcheck(net, X, Y, sample_weight=w)
+    assert report.passed, str(report)
+    assert report.loss == pytest.approx(net.loss(X, Y, sample_weight=w), rel=1e-12)
+
+
+def test_weighted_check_is_not_vacuous():
+    # The unweighted gradient is not the weighted cost's: differencing the weighted cost
+    # and comparing with it fails (the check compares what backward left, so feed it that).
+    net = dp.Network([3, 4, 2], activation="tanh", loss="cross_entropy", seed=1)
+    X, y = np.random.default_rng(0).normal(size=(4, 3)), [0, 1, 1, 0]
+    w = np.array([1.0, 3.0, 0.0, 0.5])
+    assert dp.gradcheck(net, X, y, sample_weight=w).passed
+    original = net.backward
+    net.backward = lambda Y, m=None, w=None: original(Y, m)        # a backward that drops the weights
+    assert not dp.gradcheck(net, X, y, sample_weight=w).passed

@@ -90,7 +90,7 @@ def test_the_header(tmp_path):
         assert zf.namelist() == ["header.json", "W1.npy", "b1.npy", "W2.npy", "b2.npy"]
         header = json.loads(zf.read("header.json"))
     assert header == io.read_header(path)
-    assert header["format"] == "deltaprop" and header["format_version"] == 1 and io.FORMAT_VERSION == 2
+    assert header["format"] == "deltaprop" and header["format_version"] == 1 and io.FORMAT_VERSION == 3
     assert header["library_version"] == dp.__version__ and header["kind"] == "model"
     created = time.mktime(time.strptime(header["created"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     assert abs(created - time.time()) < 60
@@ -175,8 +175,8 @@ def net_key(key, value):
 HEADER_CASES = [
     (lambda h: h.update(format="npz"), r"it is not a deltaprop file \(its header's 'format' is 'npz', not 'deltaprop'\)"),
     (lambda h: h.pop("format"), r"not a deltaprop file \(its header's 'format' is None"),
-    (lambda h: h.update(format_version=3, library_version="9.0"),
-     r"it is deltaprop file format version 3, but this deltaprop \(.*\) reads format version 2 and older\. "
+    (lambda h: h.update(format_version=4, library_version="9.0"),
+     r"it is deltaprop file format version 4, but this deltaprop \(.*\) reads format version 3 and older\. "
      r"Upgrade deltaprop \(pip install --upgrade deltaprop\) to read it; the file was written by deltaprop 9.0"),
     (lambda h: h.update(format_version="1"), r"'format_version' must be a positive integer. Got '1'"),
     (lambda h: h.update(format_version=True), r"'format_version' must be a positive integer. Got True"),
@@ -184,7 +184,7 @@ HEADER_CASES = [
     (lambda h: h.update(kind="weights"), r"'kind' must be one of 'model', 'checkpoint'. Got 'weights'"),
     (lambda h: h.update(metadata=[1]), r"'metadata' must be an object. Got list"),
     (lambda h: h.pop("network"), r"its header has no 'network' object. Got None"),
-    (lambda h: h["network"].pop("dtype"), r"header\['network'\] must have exactly the keys .*; missing \['dtype'\]"),
+    (lambda h: h["network"].pop("dtype"), r"header\['network'\] must have the keys .*; missing \['dtype'\]"),
     (net_key("optimizer", "adam"), r"unknown \['optimizer'\] \(written by a newer deltaprop\?\)"),
     (net_key("dtype", "float16"), r"header\['network'\]\['dtype'\] must be 'float64' or 'float32'. Got 'float16'"),
     (net_key("loss", "cross_entropi"), r"\['loss'\] is 'cross_entropi', which this deltaprop does not know. "
@@ -234,7 +234,7 @@ def test_a_newer_format_version_is_refused_before_its_arrays_are_looked_at(tmp_p
     # A future version may lay out its arrays differently: the version check comes first.
     path = crafted(tmp_path, lambda h: h.update(format_version=7, network="something new"),
                    arrays={"weights/0": np.zeros(3)})
-    with pytest.raises(DataError, match=r"format version 7, but this deltaprop .* reads format version 2 and older"):
+    with pytest.raises(DataError, match=r"format version 7, but this deltaprop .* reads format version 3 and older"):
         dp.load(path)
 
 
@@ -520,3 +520,19 @@ def test_every_wrongly_typed_header_value_is_a_data_error_naming_the_file_and_th
             else:   # a value of another type that is still valid (an int where a float may be)
                 assert loaded.sizes == net.sizes, (path, wrong)
     assert checked > 100
+
+
+def test_feature_names_travel_in_the_file_as_format_version_3(tmp_path):
+    net = dp.Network([2, 3, 1], seed=0)
+    net.save(tmp_path / "plain.dpz")
+    assert io.read_header(tmp_path / "plain.dpz")["format_version"] == 1
+    net.feature_names = ["height", "weight"]
+    net.save(tmp_path / "named.dpz")
+    header = io.read_header(tmp_path / "named.dpz")
+    assert header["format_version"] == 3 and header["network"]["feature_names"] == ["height", "weight"]
+    assert dp.load(tmp_path / "named.dpz").feature_names == ["height", "weight"]
+    for bad in (["height"], ["a", "a"], [1, 2]):
+        with pytest.raises(DataError, match=r"\['feature_names'\] must be a list of 2 distinct strings"):
+            io.network_from({**header["network"], "feature_names": bad},
+                            {"W1": net.layers[0].W, "b1": net.layers[0].b, "W2": net.layers[1].W,
+                             "b2": net.layers[1].b})

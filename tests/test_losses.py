@@ -87,3 +87,28 @@ def test_bce_targets_must_be_in_unit_interval():
 def test_unknown_loss():
     with pytest.raises(dp.UnknownNameError, match="Did you mean 'cross_entropy'"):
         get("crossentropy")
+
+
+def test_batch_mean_weighs_each_column_and_divides_by_the_total():
+    G = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    w = np.array([0.5, 0.0, 2.0])
+    np.testing.assert_array_equal(dp.losses.batch_mean(G), G / 3)
+    np.testing.assert_array_equal(dp.losses.batch_mean(G, 10), G / 10)
+    np.testing.assert_array_equal(dp.losses.batch_mean(G, w=w), G * w / 2.5)
+    np.testing.assert_array_equal(dp.losses.batch_mean(G, 5.0, w), G * w / 5.0)     # a part of a bigger batch
+    np.testing.assert_array_equal(dp.losses.batch_mean(G, w=np.zeros(3)), np.zeros_like(G))   # no weight: no NaN
+    # ones are exactly the unweighted mean
+    np.testing.assert_array_equal(dp.losses.batch_mean(G, w=np.ones(3)), G / 3)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_the_weighted_cost_is_the_weighted_mean_of_the_examples_costs(name):
+    rng = np.random.default_rng(0)
+    A = rng.uniform(0.05, 0.95, (3, 4))
+    A = A / A.sum(axis=0) if name == "cross_entropy" else A
+    Y = np.eye(3)[:, [0, 1, 2, 0]]
+    w = np.array([1.0, 0.0, 2.5, 0.5])
+    loss = get(name)
+    assert loss(A, Y, w) == pytest.approx((loss.per_example(A, Y) * w).sum() / w.sum(), rel=1e-15)
+    assert loss(A, Y, np.ones(4)) == loss(A, Y)
+    np.testing.assert_allclose(loss.grad(A, Y, w=w), loss.grad(A, Y) * 4 * w / w.sum(), rtol=1e-14)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import networks
 
 import deltaprop as dp
@@ -243,3 +244,70 @@ def test_a_fit_whose_batch_caches_cannot_fit_is_refused_before_training(monkeypa
         net.fit(X, y, batch_size=10_000, optimizer="adam", verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights()))
     net.fit(X[:10], y[:10], batch_size=10, optimizer="adam", verbose=0)     # small batches fit
+
+
+@given(case=networks(), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_a_weight_of_k_is_the_example_k_times(case, data):
+    net, X, Y = case
+    k = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(X), max_size=len(X)).filter(any)))
+    rows = np.repeat(np.arange(len(X)), k)
+    Y = np.asarray(Y)
+    weighted = net.gradients(X, Y, sample_weight=k)
+    repeated = net.gradients(X[rows], Y[rows])
+    for (dW, db), (dW_r, db_r) in zip(weighted, repeated):
+        np.testing.assert_allclose(dW, dW_r, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(db, db_r, rtol=1e-12, atol=1e-15)
+    assert net.loss(X, Y, sample_weight=k) == pytest.approx(net.loss(X[rows], Y[rows]), rel=1e-13)
+    assert net.evaluate(X, Y, sample_weight=k)["loss"] == pytest.approx(net.loss(X[rows], Y[rows]), rel=1e-13)
+
+
+def test_a_single_weight_applies_to_every_example():
+    net = dp.Network([2, 3, 1], seed=0)
+    X, y = np.random.default_rng(0).normal(size=(5, 2)), np.linspace(0, 1, 5)
+    for a, b in zip(net.gradients(X, y, sample_weight=2.0), net.gradients(X, y)):
+        np.testing.assert_array_equal(a[0], b[0])          # 2 w / (2 n) = w / n: the same mean
+
+
+# -- pandas DataFrames: columns by name ------------------------------------------------------
+
+def test_a_dataframe_fit_keeps_its_column_names_and_later_calls_take_columns_by_name(tmp_path):
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"height": rng.normal(size=50), "weight": rng.normal(size=50),
+                          "age": rng.integers(20, 60, 50)})
+    y = (frame["height"] > 0).astype(int)
+    net = dp.Network([3, 4, 2], loss="cross_entropy", seed=0)
+    assert net.feature_names is None
+    net.fit(frame, y, epochs=2, batch_size=10, verbose=0)
+    assert net.feature_names == ["height", "weight", "age"]
+    shuffled = frame[["age", "height", "weight"]]
+    np.testing.assert_array_equal(net.predict(shuffled), net.predict(frame.to_numpy()))
+    assert net.evaluate(shuffled, y) == net.evaluate(frame, y)
+    net.save(tmp_path / "n.dpz")
+    back = dp.load(tmp_path / "n.dpz")
+    assert back.feature_names == ["height", "weight", "age"]
+    np.testing.assert_array_equal(back.predict(shuffled), net.predict(frame))
+    with pytest.raises(dp.ShapeError, match=r"it lacks \['age'\]; it has others, \['years'\]"):
+        net.predict(frame.rename(columns={"age": "years"}))
+    with pytest.raises(dp.DeltapropTypeError, match=r"Column 'colour' of the DataFrame 'X' is not numeric"):
+        dp.Network([2, 1]).predict(pd.DataFrame({"x": [1.0, 2.0], "colour": ["red", "blue"]}))
+    # a second fit on the other column order trains on the same features
+    net.fit(shuffled, y, epochs=1, verbose=0)
+    assert net.feature_names == ["height", "weight", "age"]
+    assert net.copy().feature_names == net.feature_names
+
+
+def test_a_refused_fit_keeps_no_names_and_arrays_stay_positional():
+    import pandas as pd
+    net = dp.Network([2, 1], seed=0)
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.5]})
+    with pytest.raises(dp.ValidationError):
+        net.fit(frame, [0.0, 1.0, 2.0], epochs=1, verbose=0, batch_size=0)
+    assert net.feature_names is None
+    with pytest.raises(dp.ValidationError, match="contains NaN"):
+        net.predict(pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": [1.0, 2.0]}))
+    with pytest.raises(dp.ShapeError, match="'feature_names' has 1 names"):
+        net.feature_names = ["only"]
+    with pytest.raises(dp.ValidationError, match="appears twice"):
+        net.feature_names = ["a", "a"]

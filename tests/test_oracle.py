@@ -33,19 +33,19 @@ ALL_ACTIVATIONS = HIDDEN + ["softmax"]
 
 # -- helpers ---------------------------------------------------------------------------
 
-def oracle_of(net, X, Y):
+def oracle_of(net, X, Y, sample_weight=None):
     """The oracle's (C, [(dW, db), ...]) for deltaprop network ``net``."""
     return oracle.mlp_loss_and_grads(
         [layer.W for layer in net.layers], [layer.b for layer in net.layers],
-        [layer.activation.name for layer in net.layers], net.loss_fn.name, X, Y)
+        [layer.activation.name for layer in net.layers], net.loss_fn.name, X, Y, sample_weight)
 
 
-def assert_matches_oracle(net, X, Y):
+def assert_matches_oracle(net, X, Y, sample_weight=None):
     """deltaprop's loss and gradients equal the oracle's; returns the largest relative gap."""
     assert net.dtype == np.float64
-    C_ref, grads_ref = oracle_of(net, X, Y)
-    grads = net.gradients(X, Y)
-    C = net.loss(X, Y)
+    C_ref, grads_ref = oracle_of(net, X, Y, sample_weight)
+    grads = net.gradients(X, Y, sample_weight=sample_weight)
+    C = net.loss(X, Y, sample_weight=sample_weight)
     assert_allclose(C, C_ref, rtol=RTOL, atol=ATOL, err_msg="loss")
     assert len(grads) == len(grads_ref) == len(net.layers)
     worst = abs(C - C_ref) / max(abs(C_ref), 1e-300)
@@ -112,6 +112,17 @@ def test_gradients_and_loss_match_oracle(cfg):
         [cfg["hidden"]] * (len(net.layers) - 1) + [cfg["output"]]
     X, Y = draw_data(cfg["seed"], cfg["batch"], cfg["sizes"][0], cfg["sizes"][-1], cfg["loss"])
     assert_matches_oracle(net, X, Y)
+
+
+@settings(max_examples=40, deadline=None)
+@given(configs(), st.data())
+def test_weighted_costs_match_the_oracle(cfg, data):
+    """C = sum_x w_x C_x / sum_x w_x, its gradients through BP1's w_x/m: every network."""
+    net = build(cfg)
+    X, Y = draw_data(cfg["seed"], cfg["batch"], cfg["sizes"][0], cfg["sizes"][-1], cfg["loss"])
+    w = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.25, 1.0, 2.0, 3.5]), min_size=cfg["batch"],
+                                    max_size=cfg["batch"]).filter(any)))
+    assert_matches_oracle(net, X, Y, sample_weight=w)
 
 
 @pytest.mark.parametrize("loss,output", [("quadratic", act) for act in ALL_ACTIVATIONS]

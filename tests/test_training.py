@@ -284,7 +284,7 @@ def test_resume_refuses_other_data_settings_or_networks_and_changes_nothing(tmp_
     fresh = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
     before = fresh.get_weights()
     cases = [
-        (dict(X=X + 1), r"(?s)differs from the one that wrote it.*data: the training data \(X, Y\) are not those"),
+        (dict(X=X + 1), r"(?s)differs from the one that wrote it.*data: the training data \(X, Y and any sample_weight\) are not those"),
         (dict(batch_size=4), r"batch_size: checkpoint 8, this call 4"),
         (dict(optimizer=dp.SGD(lr=0.1, momentum=0.5)), r"momentum: checkpoint 0.0, given 0.5"),
         (dict(optimizer=dp.Adam()), r"saved optimizer state is for 'SGD'|name: checkpoint 'SGD', given 'Adam'"),
@@ -585,3 +585,107 @@ def test_many_tiny_epochs_take_few_engine_calls(monkeypatch):
     ex = dp.examples.mazur()
     history = ex.net.fit(ex.x, ex.y, epochs=10_000, batch_size=1, optimizer=dp.SGD(lr=0.5), verbose=0)
     assert len(history) == 10_000 and sum(calls) == 10_000 and len(calls) <= 5
+
+
+# ---------------------------------------------------------------------------------------
+# Example weights: each batch's cost is sum_x w_x C_x / sum_x w_x
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_a_weight_of_two_trains_as_the_example_twice(engine):
+    # Full batches in a fixed order: the weighted mean over n rows is the plain mean over
+    # the rows repeated by their weights, so both runs take the same steps (to rounding).
+    X, y = _data(30)
+    counts = np.random.default_rng(5).integers(1, 4, len(X))
+    repeated = np.repeat(np.arange(len(X)), counts)
+    nets = [dp.Network([4, 6, 3], activation="tanh", loss="cross_entropy", seed=2) for _ in range(2)]
+    h_w = nets[0].fit(X, y, epochs=20, batch_size=len(X), optimizer=dp.SGD(lr=0.5, momentum=0.9), shuffle=False,
+                      verbose=0, engine=engine, sample_weight=counts)
+    h_r = nets[1].fit(X[repeated], y[repeated], epochs=20, batch_size=len(repeated),
+                      optimizer=dp.SGD(lr=0.5, momentum=0.9), shuffle=False, verbose=0, engine=engine)
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(h_w["loss"], h_r["loss"], rtol=1e-11)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_weights_of_one_change_no_bit(engine, dtype):
+    X, y = _data(37)
+    nets = [dp.Network([4, 5, 3], activation="relu", loss="cross_entropy", dtype=dtype, seed=1) for _ in range(2)]
+    runs = [net.fit(X, y, epochs=3, batch_size=8, optimizer=dp.Adam(lr=0.01), seed=4, verbose=0, engine=engine,
+                    sample_weight=w, validation_split=0.2) for net, w in zip(nets, (None, np.ones(len(X))))]
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert runs[0].history == runs[1].history | {"seconds": runs[0].history["seconds"]}
+
+
+def test_the_history_holds_the_weighted_means():
+    X, y = _data(40)
+    w = np.random.default_rng(2).uniform(0, 3, 40)
+    net = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
+    before = net.copy()
+    X_val, y_val = _data(15, seed=9)
+    w_val = np.linspace(0.1, 2, 15)
+    hist = net.fit(X, y, epochs=1, batch_size=40, optimizer=dp.SGD(lr=0.1), verbose=0, sample_weight=w,
+                   validation_data=(X_val, y_val, w_val))
+    # one full batch: the epoch's loss is the cost at the weights before its step
+    assert hist["loss"][0] == pytest.approx(before.loss(X, y, sample_weight=w), rel=1e-12)
+    assert hist["loss"][0] != pytest.approx(before.loss(X, y), rel=1e-3)
+    assert hist["val_loss"][0] == pytest.approx(net.evaluate(X_val, y_val, sample_weight=w_val)["loss"], rel=1e-12)
+    assert hist["accuracy"][0] == pytest.approx(before.evaluate(X, y)["accuracy"])   # accuracy counts examples
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_a_batch_of_weight_zero_takes_no_step_and_makes_no_nan(engine):
+    X, y = _data(8)
+    w = np.array([0, 0, 0, 0, 1, 2, 1, 1.0])
+    net = dp.Network([4, 3, 3], loss="cross_entropy", seed=0)
+    start = net.get_weights()
+    trainer = dp.Trainer(net, X, y, batch_size=4, optimizer=dp.SGD(lr=0.5), shuffle=False, engine=engine,
+                         sample_weight=w)
+    steps = trainer.train_batches(1)
+    assert steps.costs.tolist() == [0.0]
+    for a, b in zip(start, net.get_weights()):
+        np.testing.assert_array_equal(a, b)          # the gradient of a batch without weight is 0
+    steps = trainer.train_batches(1)
+    assert steps.costs[0] > 0 and not np.array_equal(start[0], net.get_weights()[0])
+    assert trainer.state.logs["loss"] == pytest.approx(steps.costs[0] / 5)
+
+
+@pytest.mark.parametrize("weights, error, match", [
+    (np.ones(5), dp.ShapeError, r"'sample_weight' argument must have shape \(40,\): one weight per example. "
+                                r"Got shape \(5,\)"),
+    (-np.ones(40), dp.ValidationError, r"'sample_weight' argument must be >= 0 for every example. Got -1 at 0"),
+    (np.zeros(40), dp.ValidationError, r"is 0 for every example"),
+    (np.r_[np.ones(39), np.nan], dp.ValidationError, r"contains NaN or infinity \(first at 39\)"),
+    (np.array(["a"] * 40), dp.DeltapropTypeError, r"must hold real numbers, one per example"),
+])
+def test_bad_weights_are_refused_naming_the_argument(weights, error, match):
+    X, y = _data(40)
+    net = dp.Network([4, 3], loss="cross_entropy", seed=0)
+    before = net.get_weights()
+    with pytest.raises(error, match=match):
+        net.fit(X, y, verbose=0, sample_weight=weights)
+    with pytest.raises(error, match=match):
+        net.gradients(X, y, sample_weight=weights)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights()))
+    with pytest.raises(dp.ValidationError, match=r"validation_data\[2\]"):
+        net.fit(X, y, verbose=0, validation_data=(X, y, -np.ones(40)))
+
+
+def test_resume_refuses_other_weights_and_resumes_with_the_same_bit_for_bit(tmp_path):
+    X, y = _data(40)
+    w = np.linspace(0.5, 1.5, 40)
+    net = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
+    net.fit(X, y, epochs=2, batch_size=8, verbose=0, sample_weight=w,
+            callbacks=[dp.callbacks.ModelCheckpoint(tmp_path)])
+    fresh = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
+    for other in (None, w[::-1]):
+        with pytest.raises(dp.ValidationError, match="X, Y and any sample_weight"):
+            fresh.fit(X, y, epochs=3, batch_size=8, verbose=0, sample_weight=other,
+                      resume=tmp_path / "epoch-0002.dpz")
+    fresh.fit(X, y, epochs=3, batch_size=8, verbose=0, sample_weight=w, resume=tmp_path / "epoch-0002.dpz")
+    straight = dp.Network([4, 5, 3], loss="cross_entropy", seed=0)
+    straight.fit(X, y, epochs=3, batch_size=8, verbose=0, sample_weight=w)
+    for a, b in zip(straight.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -24,9 +24,11 @@ from .errors import DataError, DeltapropError, DeltapropTypeError, ShapeError, V
 #: The name every deltaprop file carries in ``header["format"]``.
 FORMAT = "deltaprop"
 #: The newest format version this library writes and reads (it reads every older one).
-#: Version 2 allows a loss with parameters (``{"name": ..., "from_logits": true}``); a file
-#: that needs nothing of it is written as version 1, which every deltaprop reads.
-FORMAT_VERSION = 2
+#: Version 2 allows a loss with parameters (``{"name": ..., "from_logits": true}``);
+#: version 3 the inputs' names (``"feature_names"``, a DataFrame's columns). A file is
+#: written in the lowest version that describes it: most are version 1, which every
+#: deltaprop reads.
+FORMAT_VERSION = 3
 #: What ``header["kind"]`` may be.
 KINDS = ("model", "checkpoint")
 #: The prefix of the training arrays of a checkpoint inside the file.
@@ -36,6 +38,7 @@ TRAINING = "training/"
 # cannot honour, so loading without it would be silently wrong.
 _LAYER_KEYS = {"n_in", "n_out", "activation", "fixed_bias", "dropout"}
 _NETWORK_KEYS = {"dtype", "loss", "layers"}
+_OPTIONAL_NETWORK_KEYS = {"feature_names"}
 
 
 def library_version() -> str:
@@ -72,7 +75,11 @@ def network_header(net) -> dict:
                               "it is registered under in deltaprop.losses.LOSSES.")
     config = net.loss_fn.config()
     # a bare name when the loss has no parameters: what format version 1 reads
-    return {"dtype": net.dtype.name, "loss": config["name"] if len(config) == 1 else config, "layers": layers}
+    spec = {"dtype": net.dtype.name, "loss": config["name"] if len(config) == 1 else config, "layers": layers}
+    names = getattr(net, "feature_names", None)
+    if names is not None:
+        spec["feature_names"] = list(names)
+    return spec
 
 
 def network_arrays(net) -> dict[str, np.ndarray]:
@@ -89,6 +96,12 @@ def network_arrays(net) -> dict[str, np.ndarray]:
                                       "NaN or infinity.")
             arrays[name] = value
     return arrays
+
+
+def format_version(spec: Mapping) -> int:
+    """The lowest format version that describes a network header ``spec``: 3 if it names
+    its inputs, 2 if its loss has parameters, else 1."""
+    return 3 if "feature_names" in spec else 1 if isinstance(spec["loss"], str) else 2
 
 
 def _check_network(net: object) -> None:
@@ -176,7 +189,7 @@ def write(path, net, kind: str, metadata, training, extra_arrays, compress: bool
     spec = network_header(net)
     header = {
         "format": FORMAT,
-        "format_version": 1 if isinstance(spec["loss"], str) else 2,
+        "format_version": format_version(spec),
         "library_version": library_version(),
         "kind": kind,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -222,11 +235,12 @@ def parse_network(header: Mapping) -> dict:
     if not isinstance(spec, Mapping):
         raise DataError(f"{where} must be an object. Got {type(spec).__name__}.")
     keys = set(spec)
-    if keys != _NETWORK_KEYS:
-        raise DataError(f"{where} must have exactly the keys {sorted(_NETWORK_KEYS)}" +
+    allowed = _NETWORK_KEYS | _OPTIONAL_NETWORK_KEYS
+    if not _NETWORK_KEYS <= keys <= allowed:
+        raise DataError(f"{where} must have the keys {sorted(_NETWORK_KEYS)} (and optionally 'feature_names')" +
                         (f"; missing {sorted(_NETWORK_KEYS - keys)}" if _NETWORK_KEYS - keys else "") +
-                        (f"; unknown {sorted(keys - _NETWORK_KEYS)} (written by a newer deltaprop?)"
-                         if keys - _NETWORK_KEYS else "") + ".")
+                        (f"; unknown {sorted(keys - allowed)} (written by a newer deltaprop?)"
+                         if keys - allowed else "") + ".")
     if spec["dtype"] not in ("float64", "float32"):
         raise DataError(f"{where}['dtype'] must be 'float64' or 'float32'. Got {spec['dtype']!r:.40}.")
     loss = _parse_loss(spec["loss"], f"{where}['loss']")
@@ -268,7 +282,15 @@ def parse_network(header: Mapping) -> dict:
                             f"{parsed[-1]['n_out']}: consecutive layers must chain.")
         parsed.append({"n_in": layer["n_in"], "n_out": layer["n_out"], "activation": dict(config),
                        "fixed_bias": layer["fixed_bias"], "dropout": float(dropout)})
-    return {"dtype": spec["dtype"], "loss": loss, "layers": parsed}
+    out = {"dtype": spec["dtype"], "loss": loss, "layers": parsed}
+    if "feature_names" in spec:
+        names = spec["feature_names"]
+        if not isinstance(names, list) or len(names) != parsed[0]["n_in"] \
+                or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            raise DataError(f"{where}['feature_names'] must be a list of {parsed[0]['n_in']} distinct strings (one "
+                            f"per input). Got {names!r:.80}.")
+        out["feature_names"] = list(names)
+    return out
 
 
 def _parse_loss(value, where: str):

@@ -176,10 +176,13 @@ class Batches(NamedTuple):
     (start + j) // n_batches; batch k of an epoch is ``order[k * size:(k + 1) * size]``,
     the last one possibly short). With ``parts`` > 1 this process trains only its part
     ``part`` of each batch (the examples [m part / parts, m (part + 1) / parts)), and
-    the cost's 1/m is the whole batch's."""
+    the cost's 1/m is the whole batch's. With ``weighted``, example x weighs ``w[x]`` and
+    m is the batch's total weight (sum_x w_x; a batch of weight 0 has a zero gradient)."""
 
     X: np.ndarray          # (n, n_in) rows
     Y: np.ndarray          # (n, n_out) rows
+    w: np.ndarray          # (n,) example weights in the dtype (empty unless weighted)
+    weighted: bool
     orders: np.ndarray     # (epochs, n) int64
     start: int
     count: int
@@ -499,14 +502,19 @@ def delta(code, p, dA, Z, A, D, one):
 
 
 @njit(cache=True, error_model="numpy")
-def output_error(loss, fused, act, p, Z, A, Y, D, cx, one, tiny, classify, m=0):
+def output_error(loss, fused, act, p, Z, A, Y, D, cx, one, tiny, classify, m=0, w=None):
     """BP1: delta^L into D (with the batch's 1/m) and C_x of each example into cx.
 
     A, Z, D: (n, b) columns; Y: (b, n) rows; ``m`` the whole batch's size (default b).
+    With example weights ``w`` (b,): delta^L's column x times w_x, cx[x] = w_x C_x, and
+    ``m`` is the whole batch's total weight (in the dtype), as losses.batch_mean has it.
     Returns the number of examples classified right (0 unless ``classify``).
     """
     n, b = A.shape
-    mm = _cast(A, b if m == 0 else m)   # the reference divides by A.shape[1], cast to the dtype
+    if w is None:
+        mm = _cast(A, b if m == 0 else m)   # the reference divides by A.shape[1], cast to the dtype
+    else:
+        mm = _cast(A, m) if m > 0 else one
     half = _cast(A, 0.5)
     zero = one - one
     terms = np.empty((n, 1), A.dtype)   # C_x's terms, summed as NumPy's sum(axis=0) sums them
@@ -518,9 +526,10 @@ def output_error(loss, fused, act, p, Z, A, Y, D, cx, one, tiny, classify, m=0):
                 for i in range(n):
                     a, y = A[i, c], Y[c, i]
                     terms[i, 0] = term(a, y, tiny, one)
-                    D[i, c] = (a - y) / mm if fused else grad(a, y, tiny, one) / mm
+                    g = (a - y) if fused else grad(a, y, tiny, one)
+                    D[i, c] = g / mm if w is None else g * w[c] / mm
                 s = _column_sum(terms, 0, zero) if b == 1 else _rows_sum(terms, zero)
-                cx[c] = cost(s, half)
+                cx[c] = cost(s, half) if w is None else cost(s, half) * w[c]
         k += 1
     if not fused:
         delta(act, p, D, Z, A, D, one)
@@ -576,6 +585,7 @@ class _Work(NamedTuple):
     x: np.ndarray          # the batch's rows X[idx]
     y: np.ndarray          # and Y[idx]
     cx: np.ndarray         # C_x of each example
+    w: np.ndarray          # the whole batch's weights w[idx] (weighted runs)
 
 
 @njit(cache=True, error_model="numpy")
@@ -588,7 +598,7 @@ def _work(P, sizes, size):
         widest = max(widest, sizes[l])
     return _Work(np.empty(units, P.dtype), np.empty(units, P.dtype), np.empty(units, P.dtype),
                  np.empty(widest * size, P.dtype), np.empty(size * sizes[0], P.dtype),
-                 np.empty(size * sizes[L], P.dtype), np.empty(size, P.dtype))
+                 np.empty(size * sizes[L], P.dtype), np.empty(size, P.dtype), np.empty(size, P.dtype))
 
 
 @njit(cache=True, error_model="numpy")
@@ -616,7 +626,7 @@ def _step(b, j, arch, flat, opt, blas, work, interleave):
     if mb == 0:                         # this part of a short batch holds no example
         G[:] = zero
         return 0.0, 0
-    Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx = work
+    Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, wbuf = work
     Xb = xbuf[:mb * n_in].reshape((mb, n_in))          # X[idx]: rows, C order
     Yb = ybuf[:mb * n_out].reshape((mb, n_out))
     for r in range(mb):                 # X[idx], Y[idx] (plain loops: faster than slice copies)
@@ -651,8 +661,15 @@ def _step(b, j, arch, flat, opt, blas, work, interleave):
     ZL = Zbuf[u:u + n_out * mb].reshape((n_out, mb))
     AL = Abuf[u:u + n_out * mb].reshape((n_out, mb))
     DL = Dbuf[u:u + n_out * mb].reshape((n_out, mb))
-    right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                         arch.classify, mbatch)
+    if b.weighted:      # m = sum of w[idx] over the whole batch, summed as NumPy sums it
+        for r in range(mbatch):
+            wbuf[r] = b.w[order[s + r]]
+        m = pairwise_sum(wbuf, 0, mbatch, zero)
+        right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
+                             arch.classify, m, wbuf[lo:lo + mb])
+    else:
+        right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
+                             arch.classify, mbatch)
     cost = np.float64(pairwise_sum(cx, 0, mb, zero))
     if not math.isfinite(cost):
         return cost, right

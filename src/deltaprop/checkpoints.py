@@ -142,7 +142,7 @@ def apply(state, ck: Checkpoint) -> None:
     net, opt, path, training = state.net, state.optimizer, ck.path, ck.training
     _format.check_compatible(net, ck.header)
     mismatches = [f"{key}: checkpoint {training['fit'].get(key)!r}, this call {value!r}" if key != "data" else
-                  "data: the training data (X, Y) are not those the checkpoint was trained on"
+                  "data: the training data (X, Y and any sample_weight) are not those the checkpoint was trained on"
                   for key, value in state.fit_info.items() if training["fit"].get(key) != value]
     if mismatches:
         raise ValidationError(f"Cannot resume from {str(path)!r}: this fit call differs from the one that wrote it "

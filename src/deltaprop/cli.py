@@ -189,7 +189,8 @@ def _split(X, y, fraction: float, seed: int, stratify: bool):
     """``(X_keep, y_keep, X_out, y_out)``: ``fraction`` of the rows held out at random
     (stratified for classes), the same rows for the same seed."""
     from . import data as _data
-    X_keep, X_out, y_keep, y_out = _data.train_test_split(X, y, test_size=fraction, seed=seed, stratify=stratify)
+    X_keep, X_out, y_keep, y_out = _data.train_test_split(X, y, test_size=fraction, seed=seed,
+                                                          stratify=True if stratify else None)
     return X_keep, y_keep, X_out, y_out
 
 
@@ -266,6 +267,47 @@ def _load_data(args) -> _Data:
         d.X_test = None if d.X_test is None else scaler.transform(d.X_test)
         d.meta["standardize"] = scaler.to_dict()
     return d
+
+
+def _class_weights(args, d):
+    """--class-weight: each training (and validation) row's weight, its class's; (None, None) without it."""
+    import numpy as np
+
+    spec = getattr(args, "class_weight", None)
+    if spec is None:
+        return None, None
+    if not d.classification:
+        raise UsageError("--class-weight weighs classes; this target is numeric (a regression)")
+    classes = list(d.meta["classes"])
+    if spec == "balanced":          # n / (k count_c), on the training rows, as scikit-learn's 'balanced'
+        counts = np.bincount(d.y, minlength=len(classes))
+        if (counts == 0).any():
+            missing = classes[int(np.argmin(counts))]
+            raise UsageError(f"--class-weight balanced: class {missing!r} has no training rows")
+        per_class = len(d.y) / (len(classes) * counts)
+    else:
+        per_class = np.ones(len(classes))
+        for item in spec.split(","):
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if not sep:
+                raise UsageError(f"--class-weight takes 'balanced' or CLASS=WEIGHT,...; got {item!r}")
+            if name in classes:
+                k = classes.index(name)
+            elif name.isdigit() and int(name) < len(classes):
+                k = int(name)
+            else:
+                raise UsageError(f"--class-weight names class {name!r}; the classes are {', '.join(classes)}")
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = float("nan")
+            if not np.isfinite(weight) or weight < 0:
+                raise UsageError(f"--class-weight {name}={value}: a weight must be a number >= 0")
+            per_class[k] = weight
+        if not per_class[np.unique(d.y)].any():
+            raise UsageError("--class-weight gives every class of the training rows the weight 0")
+    return per_class[d.y], (None if d.X_val is None else per_class[d.y_val])
 
 
 def _target_arg(target):
@@ -413,6 +455,8 @@ def _plan_callback(args, d: _Data, net, opt, resume, batch_size: int):
     import json
     from pathlib import Path
 
+    import numpy as np
+
     from . import _files
     from .callbacks import Callback
 
@@ -425,6 +469,11 @@ def _plan_callback(args, d: _Data, net, opt, resume, batch_size: int):
                   f"{batch_size}" + (f", early stopping after {args.early_stopping} without improvement"
                                      if args.early_stopping != "off" else "")
                   + (f"; resuming from {resume}" if resume else ""), flush=True)
+            if state.sample_weight is not None:
+                per_class = {d.meta["classes"][k]: float(state.sample_weight[int(np.argmax(d.y == k))])
+                             for k in np.unique(d.y)}
+                print("  class weights in the cost: " + ", ".join(f"{c} {w:.4g}" for c, w in per_class.items()),
+                      flush=True)
             if args.checkpoint_dir:
                 Path(args.checkpoint_dir).mkdir(parents=True, exist_ok=True)
                 path = Path(args.checkpoint_dir) / TRAIN_ARGS_FILE
@@ -460,7 +509,10 @@ def _train(args: argparse.Namespace) -> int:
         _say("train", "warning", f"--batch-size {batch_size} is larger than the {len(d.X)} training samples; "
                                  f"using {len(d.X)}")
         batch_size = len(d.X)
-    validation = (d.X_val, d.y_val) if d.X_val is not None else None
+    weights, val_weights = _class_weights(args, d)
+    validation = None
+    if d.X_val is not None:
+        validation = (d.X_val, d.y_val) if val_weights is None else (d.X_val, d.y_val, val_weights)
     resume = None
     if args.resume:
         resume = Path(args.checkpoint_dir) if args.resume is True else Path(args.resume)
@@ -478,7 +530,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         history = net.fit(d.X, d.y, epochs=args.epochs, batch_size=batch_size, optimizer=opt,
                           validation_data=validation, callbacks=callbacks, seed=args.seed, verbose=args.verbose,
-                          engine=args.engine, resume=resume)
+                          engine=args.engine, resume=resume, sample_weight=weights)
     except (KeyboardInterrupt, SystemExit) as e:
         return _interrupted(args, net, save_meta, e)
     if history.stop_reason:
@@ -1041,6 +1093,10 @@ def _add_train(sub) -> None:
     g.add_argument("--early-stopping", type=_patience, default=None, metavar="PATIENCE", dest="early_stopping",
                    help="stop when the validation loss has not improved for PATIENCE epochs, keeping the best "
                         "weights (default 10; 'off' to train every epoch)")
+    g.add_argument("--class-weight", default=None, dest="class_weight", metavar="{balanced,CLASS=W,...}",
+                   help="weigh each class in the cost: 'balanced' (n / (classes x count), so a rare class counts as "
+                        "much as a common one) or e.g. 'fraud=10' or '0=1,1=5' (others weigh 1); training and "
+                        "validation rows alike")
     g.add_argument("--engine", default="auto", choices=("auto", "numpy", "numba"))
     g = p.add_argument_group("files")
     g.add_argument("--checkpoint-dir", default=None, dest="checkpoint_dir", metavar="DIR",

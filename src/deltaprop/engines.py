@@ -63,7 +63,7 @@ class Failure:
 class Steps:
     """What one :meth:`Engine.run` did, one entry per batch trained, in order."""
 
-    costs: np.ndarray                  # (k,) float64: the batch's sum of C_x
+    costs: np.ndarray                  # (k,) float64: the batch's sum of C_x (of w_x C_x, weighted)
     correct: np.ndarray                # (k,) int64: its examples classified right (classifiers; else 0)
     failure: Failure | None = None     # the batch after these that stopped the run, if one did
 
@@ -78,9 +78,10 @@ class Engine:
 
     name = ""
 
-    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None):
+    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None, w=None):
         self.net, self.optimizer = net, optimizer
         self.X, self.Y, self.batch_size = X, Y, batch_size
+        self.w = w                  # (n,) example weights in the network's dtype, or None: all 1
         self.n_batches = -(-len(X) // batch_size)
         self.comm = comm
 
@@ -178,7 +179,7 @@ class NumpyEngine(Engine):
     name = "numpy"
 
     def _run(self, orders, start, count, rng):
-        net, opt, X, Y, m = self.net, self.optimizer, self.X, self.Y, self.batch_size
+        net, opt, X, Y, w, m = self.net, self.optimizer, self.X, self.Y, self.w, self.batch_size
         train_rng = rng if net.has_dropout else None
         costs, correct = [], []
         failure = None
@@ -191,12 +192,17 @@ class NumpyEngine(Engine):
                 part = self._part(idx)
                 Yb = Y[part].T
                 A = net.forward(X[part].T, train_rng)      # columns: one example each
-                c = float(net.loss_fn.per_example(A, Yb).sum())
+                cx = net.loss_fn.per_example(A, Yb)
+                c = float((cx if w is None else cx * w[part]).sum())
                 right = int(np.sum(net.classes(A.T) == net.target_classes(Yb.T))) if net.is_classifier else 0
                 if self.comm is None and not np.isfinite(c):
                     failure = Failure(j, c, False)
                     break
-                net.backward(Yb, len(idx))                 # BP1-BP4 into each layer's caches
+                # BP1-BP4 into each layer's caches; m: the whole batch's size or weight
+                if w is None:
+                    net.backward(Yb, len(idx))
+                else:
+                    net.backward(Yb, w[idx].sum(), w[part])
                 c, right = self._add_up([g for _, g in net.params()], c, right)
                 if not np.isfinite(c):
                     failure = Failure(j, c, False)
@@ -234,11 +240,11 @@ class NumbaEngine(Engine):
             return "the BLAS NumPy uses (its cblas_dgemm) could not be located"
         return None
 
-    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None):
+    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None, w=None):
         from . import _kernels as K
         dt = net.dtype
         super().__init__(net, optimizer, np.ascontiguousarray(X, dtype=dt), np.ascontiguousarray(Y, dtype=dt),
-                         batch_size, comm=comm)
+                         batch_size, comm=comm, w=None if w is None else np.ascontiguousarray(w, dtype=dt))
         self._k = K
         layers = net.layers
         self._arch = K.Arch(
@@ -309,8 +315,9 @@ class NumbaEngine(Engine):
 
     def _batches(self, orders, start, count):
         rank, size = (0, 1) if self.comm is None else (self.comm.rank, self.comm.size)
-        return self._k.Batches(self.X, self.Y, np.ascontiguousarray(orders, dtype=np.int64), int(start), int(count),
-                               self.batch_size, rank, size)
+        w = np.empty(0, self.X.dtype) if self.w is None else self.w      # unweighted: an empty vector
+        return self._k.Batches(self.X, self.Y, w, self.w is not None, np.ascontiguousarray(orders, dtype=np.int64),
+                               int(start), int(count), self.batch_size, rank, size)
 
     # -- the engine's loop --------------------------------------------------------------
 

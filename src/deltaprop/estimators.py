@@ -85,7 +85,8 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.class_weight import compute_sample_weight
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 except ImportError:
     raise ImportError(_SKLEARN_HINT, name="sklearn") from None
 
@@ -223,21 +224,23 @@ class _NetworkEstimator(BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Build a network for ``X`` (n_samples, n_features) and ``y``, and train it.
 
         Trains for up to ``epochs`` epochs, stopping early once the training loss (or,
         with ``early_stopping=True``, the loss on a held-out ``validation_fraction``)
         has not improved by more than ``tol`` for ``patience`` epochs. With
         ``warm_start=True`` a fitted estimator keeps its network and optimizer state
-        and trains on from them. Returns ``self``.
+        and trains on from them. ``sample_weight`` ``(n_samples,)``: each mini-batch's
+        cost is the weighted mean sum_x w_x C_x / sum_x w_x (scikit-learn's MLP
+        convention; a weight of 2 counts a sample twice). Returns ``self``.
         """
-        return self._fit(X, y, partial=False)
+        return self._fit(X, y, partial=False, sample_weight=sample_weight)
 
-    def _fit(self, X, y, *, partial: bool, classes=None):
+    def _fit(self, X, y, *, partial: bool, classes=None, sample_weight=None):
         seen = {k: self.__dict__[k] for k in _DATA_ATTRIBUTES if k in self.__dict__}
         try:
-            plan = self._plan(X, y, partial=partial, classes=classes)
+            plan = self._plan(X, y, partial=partial, classes=classes, sample_weight=sample_weight)
             return self._train(plan, partial=partial)
         except BaseException:
             # validate_data has already set n_features_in_ (and feature_names_in_) for
@@ -248,7 +251,7 @@ class _NetworkEstimator(BaseEstimator):
             self.__dict__.update(seen)
             raise
 
-    def _plan(self, X, y, *, partial: bool, classes) -> dict:
+    def _plan(self, X, y, *, partial: bool, classes, sample_weight=None) -> dict:
         """Every check, and everything the training needs; changes nothing but what
         validate_data sets (which :meth:`_fit` puts back on an error)."""
         self._check_params(partial=partial)
@@ -256,6 +259,7 @@ class _NetworkEstimator(BaseEstimator):
         X, y = _validate_data(self, X, y, reset=not keep, dtype=as_dtype(self.dtype), multi_output=True,
                               y_numeric=not isinstance(self, ClassifierMixin))
         Y, n_out, loss, out_act, learned = self._encode_targets(y, keep=keep, partial=partial, classes=classes)
+        w = self._sample_weight(sample_weight, X, y, partial)
         if keep:
             self._check_same_network(n_out, loss, out_act)
             net = self.network_
@@ -263,6 +267,8 @@ class _NetworkEstimator(BaseEstimator):
             net = Network([X.shape[1], *_hidden_sizes(self.hidden), n_out], activation=self.activation,
                           output_activation=out_act, loss=loss, init=self.init, dropout=self.dropout,
                           dtype=self.dtype, seed=_generator(self.random_state))
+            if hasattr(self, "feature_names_in_"):     # a DataFrame's columns: the network names its inputs
+                net.feature_names = [str(f) for f in self.feature_names_in_]
         optimizer = self._make_optimizer()
         if keep and type(self.optimizer_) is type(optimizer):
             # train on from the moments and step count reached; the hyperparameters are today's
@@ -270,7 +276,7 @@ class _NetworkEstimator(BaseEstimator):
         callbacks = copy.deepcopy(list(self.callbacks or []))
         validation = None
         if not partial and self.early_stopping:
-            X, Y, validation = self._hold_out(X, Y, net.rng)
+            X, Y, w, validation = self._hold_out(X, Y, w, net.rng)
             # MLPClassifier stops once more than n_iter_no_change epochs in a row did not
             # improve; EarlyStopping (Keras' semantics) once patience did: hence the + 1
             callbacks.append(EarlyStopping("val_loss", patience=self.patience + 1, min_delta=self.tol,
@@ -278,7 +284,7 @@ class _NetworkEstimator(BaseEstimator):
         elif not partial and self.patience is not None:
             callbacks.append(EarlyStopping("loss", patience=self.patience + 1, min_delta=self.tol))
         return {"keep": keep, "net": net, "learned": learned, "optimizer": optimizer, "callbacks": callbacks,
-                "X": X, "Y": Y, "validation": validation,
+                "X": X, "Y": Y, "sample_weight": w, "validation": validation,
                 "batch_size": min(200, len(X)) if self.batch_size == "auto" else self.batch_size}
 
     def _train(self, plan: dict, *, partial: bool):
@@ -290,7 +296,7 @@ class _NetworkEstimator(BaseEstimator):
         epochs = 1 if partial else self.epochs
         history = net.fit(plan["X"], plan["Y"], epochs=epochs, batch_size=plan["batch_size"], optimizer=optimizer,
                           validation_data=plan["validation"], callbacks=callbacks, verbose=self.verbose,
-                          shuffle=self.shuffle, engine=self.engine)
+                          shuffle=self.shuffle, engine=self.engine, sample_weight=plan["sample_weight"])
         # A new network becomes the estimator's only once it is trained: a fit that
         # raises (bad engine, NonFiniteError, ...) leaves the previous one in place.
         if not plan["keep"]:
@@ -308,18 +314,36 @@ class _NetworkEstimator(BaseEstimator):
                           ConvergenceWarning, stacklevel=4)
         return self
 
-    def _hold_out(self, X, Y, rng):
-        """Split off ``validation_fraction`` of the rows for early stopping (stratified by
-        class for a single-label classifier, as scikit-learn's MLP does)."""
-        stratify = Y if (isinstance(self, ClassifierMixin) and Y.ndim == 1) else None
+    def _sample_weight(self, sample_weight, X, y, partial):
+        """The weights of the fit: ``sample_weight`` (checked as scikit-learn checks it)
+        times, for a classifier, ``class_weight``'s weight of each sample's class; None
+        when every sample weighs 1."""
+        if sample_weight is None:
+            return None
         try:
-            X_train, X_val, Y_train, Y_val = train_test_split(X, Y, test_size=self.validation_fraction, seed=rng,
-                                                              stratify=stratify)
+            return _check_sample_weight(sample_weight, X, dtype=np.float64)   # negatives: Network's message
+        except (ValueError, TypeError) as e:
+            raise ValidationError(f"The 'sample_weight' argument of {type(self).__name__}.fit: {e}") from None
+
+    def _hold_out(self, X, Y, w, rng):
+        """Split off ``validation_fraction`` of the rows for early stopping (stratified by
+        class for a single-label classifier, as scikit-learn's MLP does); the held-out
+        rows keep their weights, so the validation loss is weighted as the training's."""
+        stratify = Y if (isinstance(self, ClassifierMixin) and Y.ndim == 1) else None
+        rows = np.arange(len(X))
+        try:
+            train, val = train_test_split(rows, Y, test_size=self.validation_fraction, seed=rng,
+                                          stratify=stratify)[:2]
         except ValidationError as e:
             raise ValidationError(f"early_stopping=True holds out validation_fraction={self.validation_fraction} "
                                   f"of the {len(X)} samples{', stratified by class' if stratify is not None else ''}"
                                   f", and cannot: {e}") from None
-        return X_train, Y_train, (X_val, Y_val)
+        if w is None:
+            return X[train], Y[train], None, (X[val], Y[val])
+        if not w[train].any():
+            raise ValidationError("early_stopping=True leaves training samples whose sample_weight is 0 for every "
+                                  "one.")
+        return X[train], Y[train], w[train], (X[val], Y[val], w[val])
 
     def _check_same_network(self, n_out: int, loss: str, out_act: str) -> None:
         """warm_start / partial_fit train the network there is: the parameters must still describe it."""
@@ -492,6 +516,10 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
         random_state: int (the same bits every fit), None, or a numpy Generator; it draws
             the initial weights, the shuffles, the dropout masks and the validation split.
         verbose: 0 (default) silent, 1 a progress bar, 2 one line per epoch.
+        class_weight: None (default), ``"balanced"`` (each class weighs n_samples /
+            (n_classes * its count)) or a dict {label: weight}: multiplies each sample's
+            weight (``fit``'s ``sample_weight``, else 1) by its class's, so a rare class
+            counts as much as a common one in the cost.
 
     Attributes (after ``fit``):
         classes_: the labels, sorted; ``predict`` returns them.
@@ -505,12 +533,54 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
 
     _losses = ("auto", "cross_entropy", "binary_cross_entropy", "quadratic")
 
-    def partial_fit(self, X, y, classes=None):
+    def __init__(self, hidden=(100,), *, activation="relu", loss="auto", optimizer="adam", lr=1e-3,
+                 momentum=0.9, nesterov=False, weight_decay=0.0, batch_size="auto", epochs=200, shuffle=True,
+                 tol=1e-4, patience=10, early_stopping=False, validation_fraction=0.1, dropout=0.0,
+                 init="auto", dtype="float64", engine=None, callbacks=None, warm_start=False,
+                 random_state=None, verbose=0, class_weight=None):
+        super().__init__(hidden, activation=activation, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum,
+                         nesterov=nesterov, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                         shuffle=shuffle, tol=tol, patience=patience, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, dropout=dropout, init=init, dtype=dtype,
+                         engine=engine, callbacks=callbacks, warm_start=warm_start, random_state=random_state,
+                         verbose=verbose)
+        self.class_weight = class_weight
+
+    def _sample_weight(self, sample_weight, X, y, partial):
+        w = super()._sample_weight(sample_weight, X, y, partial)
+        cw = self.class_weight
+        if cw is None:
+            return w
+        if not (cw == "balanced" or isinstance(cw, dict)):
+            raise ValidationError("The 'class_weight' argument must be None, 'balanced' or a dict {label: weight}. "
+                                  f"Got {cw!r} instead.")
+        if np.asarray(y).ndim != 1:
+            raise ValidationError("class_weight applies to one label per sample; y is a multilabel matrix. Weigh "
+                                  "its samples with sample_weight instead.")
+        if partial and cw == "balanced":
+            raise ValidationError("class_weight='balanced' is not available in partial_fit: one batch's class "
+                                  "counts are not the data's. Pass a dict of weights computed on all the data, "
+                                  "e.g. sklearn.utils.class_weight.compute_class_weight('balanced', ...).")
+        if isinstance(cw, dict):
+            unknown = [k for k in cw if k not in set(np.unique(y).tolist()) | set(getattr(self, "classes_", []))]
+            if unknown:
+                raise ValidationError(f"class_weight names {unknown!r:.80}, which are not labels of y "
+                                      f"({np.unique(y).tolist()!r:.80}).")
+        by_class = compute_sample_weight(cw, y)        # 'balanced': n_samples / (n_classes * count)
+        return by_class if w is None else by_class * w
+
+    def fit(self, X, y, sample_weight=None):
+        """As for the regressor (below), and ``class_weight`` (``"balanced"``: each class
+        weighs n_samples / (n_classes * its count), as scikit-learn computes it; or a dict
+        {label: weight}) multiplies each sample's weight by its class's. Returns ``self``."""
+        return self._fit(X, y, partial=False, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``X``, ``y``, training on from the network there is (built on the
         first call). ``classes`` (every label that will ever occur) is required on the
         first call, as in scikit-learn, unless ``y`` is a multilabel indicator matrix.
         Early stopping does not apply; the optimizer's state carries over. Returns ``self``."""
-        return self._fit(X, y, partial=True, classes=classes)
+        return self._fit(X, y, partial=True, classes=classes, sample_weight=sample_weight)
 
     def _encode_targets(self, y, *, keep, partial, classes):
         """Labels as the network's targets: ``(Y, n_out, loss, output activation, attributes
@@ -681,11 +751,11 @@ class DeltapropRegressor(RegressorMixin, _NetworkEstimator):
 
     _losses = ("auto", "quadratic", "binary_cross_entropy")
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X``, ``y``, training on from the network there is (built on the
         first call); early stopping does not apply, the optimizer's state carries over.
         Returns ``self``."""
-        return self._fit(X, y, partial=True)
+        return self._fit(X, y, partial=True, sample_weight=sample_weight)
 
     def _encode_targets(self, y, *, keep, partial, classes):
         n_out = 1 if y.ndim == 1 else y.shape[1]

@@ -96,13 +96,15 @@ class GradcheckReport:
         return f"GradcheckReport(passed={self.passed}, max_rel_error={self.max_rel_error:.3e})"
 
 
-def gradcheck(net, X, Y, *, h: float = 3e-4, max_checks: int = 2000, rtol: float = 1e-7,
+def gradcheck(net, X, Y, *, sample_weight=None, h: float = 3e-4, max_checks: int = 2000, rtol: float = 1e-7,
               floor: float = 1e-7, seed=0) -> GradcheckReport:
     """Compare ``net.gradients(X, Y)`` with finite differences of ``net.loss``.
 
     Args:
         net: a float64 :class:`~deltaprop.network.Network` (left unchanged).
         X, Y: a small batch (rows), as for ``net.gradients``.
+        sample_weight: ``(n,)`` example weights: the cost differenced is then the
+            weighted mean sum_x w_x C_x / sum_x w_x that training minimises.
         h: finite-difference step.
         max_checks: entries per parameter array compared at most; beyond that a
             random sample (from ``seed``) is checked.
@@ -127,8 +129,9 @@ def gradcheck(net, X, Y, *, h: float = 3e-4, max_checks: int = 2000, rtol: float
     rng = as_rng(seed)
 
     Xc, Yc = net.check_XY(X, Y)
+    w = net.check_weights(sample_weight, len(Xc))
     net.forward(Xc.T)                       # the real pass, on columns
-    net.backward(Yc.T)
+    net.backward(Yc.T, w=w)
     grads = [(layer.dW.copy(), layer.db.copy()) for layer in net.layers]
 
     # The differences are taken on a copy of the network held in extended precision
@@ -141,8 +144,11 @@ def gradcheck(net, X, Y, *, h: float = 3e-4, max_checks: int = 2000, rtol: float
         layer.b = layer.b.astype(np.longdouble)
     Xp, Yp = Xc.T.astype(np.longdouble), Yc.T.astype(np.longdouble)
 
+    wp = None if w is None else w.astype(np.longdouble)
+
     def cost():
-        return probe.loss_fn.per_example(probe.forward(Xp), Yp).mean()
+        cx = probe.loss_fn.per_example(probe.forward(Xp), Yp)
+        return cx.mean() if wp is None else (cx * wp).sum() / wp.sum()
 
     loss = float(cost())
     floor_c = floor * max(1.0, abs(loss))

@@ -63,7 +63,9 @@ def network_from(header: Mapping, arrays: Mapping[str, np.ndarray], *, copy: boo
         extra_kw = {"dropout": layer["dropout"]} if layer["dropout"] else {}
         layers.append(Dense(layer["n_in"], layer["n_out"], layer["activation"], W=W, b=b,
                             fixed_bias=layer["fixed_bias"], dtype=dtype, copy=copy, **extra_kw))
-    return Network(layers, loss=spec["loss"])
+    net = Network(layers, loss=spec["loss"])
+    net.feature_names = spec.get("feature_names")
+    return net
 
 
 # -- files ----------------------------------------------------------------------------

@@ -55,22 +55,27 @@ class Loss:
     # None: the compiled engine does not compute this loss.
     scalar_term = scalar_cost = scalar_grad = None
 
-    def __call__(self, A: np.ndarray, Y: np.ndarray) -> float:
-        """C = 1/n sum_x C_x for a batch of n columns."""
-        return float(self.per_example(A, Y).mean())
+    def __call__(self, A: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        """C = 1/n sum_x C_x for a batch of n columns; with example weights ``w`` (shape
+        ``(n,)``), the weighted mean C = sum_x w_x C_x / sum_x w_x."""
+        if w is None:
+            return float(self.per_example(A, Y).mean())
+        total = w.sum()
+        return float((self.per_example(A, Y) * w).sum() / total) if total > 0 else 0.0
 
     def per_example(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """C_x for each column x: shape ``(batch,)``."""
         raise NotImplementedError
 
-    def grad(self, A: np.ndarray, Y: np.ndarray, m: int | None = None) -> np.ndarray:
-        """grad_a C, including the 1/m of the batch mean (m: the batch's size, by default
-        A's columns; a process that holds part of a batch passes the whole's). Shape of ``A``."""
+    def grad(self, A: np.ndarray, Y: np.ndarray, m=None, w: np.ndarray | None = None) -> np.ndarray:
+        """grad_a C, including the batch mean's 1/m (see :func:`batch_mean`: m is the
+        batch's size, by default A's columns, or with example weights ``w`` its total
+        weight; a process that holds part of a batch passes the whole's). Shape of ``A``."""
         raise NotImplementedError
 
-    def delta(self, A: np.ndarray, Y: np.ndarray, m: int | None = None) -> np.ndarray:
-        """delta^L = (a - y)/m, valid only when the output activation is ``fused_with``."""
-        return (A - Y) / _m(A, m)
+    def delta(self, A: np.ndarray, Y: np.ndarray, m=None, w: np.ndarray | None = None) -> np.ndarray:
+        """delta^L = (a - y)/m (times w_x), valid only when the output activation is ``fused_with``."""
+        return batch_mean(A - Y, m, w)
 
     def check_targets(self, Y: np.ndarray) -> None:
         """Raise if targets (columns, network dtype) are outside this loss's domain."""
@@ -141,8 +146,8 @@ class Quadratic(Loss):
     def per_example(self, A, Y):
         return 0.5 * ((A - Y) ** 2).sum(axis=0)
 
-    def grad(self, A, Y, m=None):
-        return (A - Y) / _m(A, m)
+    def grad(self, A, Y, m=None, w=None):
+        return batch_mean(A - Y, m, w)
 
     @staticmethod
     def scalar_term(a, y, tiny, one):
@@ -158,9 +163,19 @@ class Quadratic(Loss):
         return a - y
 
 
-def _m(A: np.ndarray, m: int | None) -> int:
-    """The m of C = 1/m sum_x C_x: the batch's size (A's columns, unless given)."""
-    return A.shape[1] if m is None else m
+def batch_mean(G: np.ndarray, m=None, w: np.ndarray | None = None) -> np.ndarray:
+    """Each example's gradient (the columns of ``G``) as a share of the batch's cost
+    C = 1/m sum_x w_x C_x: G/m, or (G w_x)/m with example weights ``w`` ``(b,)``.
+
+    m is the batch's size (G's columns) or, with weights, its total weight sum_x w_x,
+    unless given (a process holding part of a batch passes the whole batch's). A batch
+    whose weights are all 0 has no cost and a zero gradient (m is then taken as 1).
+    """
+    if w is None:
+        return G / (G.shape[1] if m is None else m)
+    if m is None:
+        m = w.sum()
+    return G * w / (m if m > 0 else 1)
 
 
 def _log_clipped(A: np.ndarray) -> np.ndarray:
@@ -222,14 +237,14 @@ class BinaryCrossEntropy(_CrossEntropyBase):
             return (np.logaddexp(0.0, A).astype(A.dtype, copy=False) - Y * A).sum(axis=0)
         return -(Y * _log_clipped(A) + (1.0 - Y) * _log_clipped(1.0 - A)).sum(axis=0)
 
-    def grad(self, A, Y, m=None):
+    def grad(self, A, Y, m=None, w=None):
         if self.from_logits:
-            return self.delta(A, Y, m)
+            return self.delta(A, Y, m, w)
         tiny = np.finfo(A.dtype).tiny
-        return (A - Y) / np.maximum(A * (1.0 - A), tiny) / _m(A, m)
+        return batch_mean((A - Y) / np.maximum(A * (1.0 - A), tiny), m, w)
 
-    def delta(self, A, Y, m=None):
-        return (self.probabilities(A) - Y) / _m(A, m)
+    def delta(self, A, Y, m=None, w=None):
+        return batch_mean(self.probabilities(A) - Y, m, w)
 
     def probabilities(self, A):
         return activations.Sigmoid()(A) if self.from_logits else A
@@ -276,14 +291,14 @@ class CrossEntropy(_CrossEntropyBase):
             return -(Y * log_p).sum(axis=0)
         return -(Y * _log_clipped(A)).sum(axis=0)
 
-    def grad(self, A, Y, m=None):
+    def grad(self, A, Y, m=None, w=None):
         if self.from_logits:
-            return self.delta(A, Y, m)
+            return self.delta(A, Y, m, w)
         tiny = np.finfo(A.dtype).tiny
-        return -Y / np.maximum(A, tiny) / _m(A, m)
+        return batch_mean(-Y / np.maximum(A, tiny), m, w)
 
-    def delta(self, A, Y, m=None):
-        return (self.probabilities(A) - Y) / _m(A, m)
+    def delta(self, A, Y, m=None, w=None):
+        return batch_mean(self.probabilities(A) - Y, m, w)
 
     def probabilities(self, A):
         return activations.Softmax()(A) if self.from_logits else A

@@ -41,6 +41,10 @@ class Network:
         seed: int or Generator for the initial weights and, unless ``fit`` is given a
             seed of its own, for shuffling.
 
+    ``feature_names`` (None until set) names the inputs: the first ``fit`` on a pandas
+    DataFrame keeps its column names there (and ``save`` in the file), and later calls
+    given a DataFrame take its columns by those names, in that order.
+
     >>> net = Network([2, 3, 1], activation="tanh", output_activation="sigmoid",
     ...               loss="binary_cross_entropy", seed=0)
     >>> net
@@ -75,6 +79,27 @@ class Network:
                 "compares its outputs with the targets. Put dropout on hidden layers."
             )
         self.loss_fn.check_output(self.layers[-1].activation.name, self.n_out)
+        self._feature_names: tuple[str, ...] | None = None
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The inputs' names (a DataFrame's columns), or None: inputs are taken by position."""
+        return None if self._feature_names is None else list(self._feature_names)
+
+    @feature_names.setter
+    def feature_names(self, names) -> None:
+        if names is None:
+            self._feature_names = None
+            return
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise DeltapropTypeError(f"The 'feature_names' must be a list of {self.n_in} strings. Got {names!r:.80}.")
+        names = tuple(names)
+        if len(names) != self.n_in:
+            raise ShapeError(f"The network takes {self.n_in} inputs; 'feature_names' has {len(names)} names.")
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ValidationError(f"The 'feature_names' must be distinct; {twice!r} appears twice.")
+        self._feature_names = names
 
     def _from_sizes(self, sizes, activation, output_activation, init, dropout, dtype):
         if len(sizes) < 2:
@@ -155,11 +180,13 @@ class Network:
     def has_dropout(self) -> bool:
         return any(layer.dropout for layer in self.layers)
 
-    def backward(self, Y: np.ndarray, m: int | None = None) -> None:
+    def backward(self, Y: np.ndarray, m=None, w: np.ndarray | None = None) -> None:
         """Backpropagate after :meth:`forward`: BP1 at the output, then BP2 down the layers.
 
         ``Y`` is ``(n_out, b)``; the cost is the mean over a batch of ``m`` examples (by
-        default these b; a process that holds part of a batch passes the whole's m).
+        default these b; a process that holds part of a batch passes the whole's m), or
+        with example weights ``w`` ``(b,)`` (in the network's dtype) the weighted mean
+        C = 1/m sum_x w_x C_x, m = sum_x w_x: BP1 carries each example's w_x/m.
         Leaves delta, dW and db in every layer's cache.
         """
         first, out = self.layers[0], self.layers[-1]
@@ -167,16 +194,21 @@ class Network:
             # sigmoid + binary cross-entropy, softmax + cross-entropy: sigma'(z^L) cancels
             # grad_a C exactly, leaving delta^L = (a - y)/m. Forming it directly is
             # exact and never divides by a saturated a(1 - a) or a = 0.
-            dA = out.backward(D=self.loss_fn.delta(out.A, Y, m), input_grad=out is not first)
+            dA = out.backward(D=self.loss_fn.delta(out.A, Y, m, w), input_grad=out is not first)
         else:
-            dA = out.backward(self.loss_fn.grad(out.A, Y, m), input_grad=out is not first)   # BP1
+            dA = out.backward(self.loss_fn.grad(out.A, Y, m, w), input_grad=out is not first)   # BP1
         for layer in reversed(self.layers[:-1]):
             dA = layer.backward(dA, input_grad=layer is not first)                       # BP2
 
     # -- the boundary: rows in, rows out --------------------------------------------
 
     def check_X(self, X, *, name: str = "X") -> np.ndarray:
-        """``X`` as a 2-D array of finite numbers in the network's dtype with ``n_in`` columns."""
+        """``X`` as a 2-D array of finite numbers in the network's dtype with ``n_in`` columns.
+
+        A pandas DataFrame gives its columns, by name in the order of ``feature_names``
+        when the network has them (else in its own order); each must be numeric."""
+        if _is_frame(X):
+            X = self._frame_columns(X, name)
         try:
             arr = np.asarray(X)
         except (ValueError, TypeError) as e:  # ragged nested lists
@@ -207,6 +239,32 @@ class Network:
             raise ValidationError(f"The '{name}' argument contains NaN or infinity (first at row {bad[0]}, column {bad[1]}).")
         return arr
 
+    def _frame_columns(self, frame, name: str):
+        columns = [str(c) for c in frame.columns]
+        if self._feature_names is not None:
+            missing = [c for c in self._feature_names if c not in columns]
+            extra = [c for c in columns if c not in self._feature_names]
+            if missing or extra:
+                raise ShapeError(f"The DataFrame '{name}' must have the columns the network was trained on, "
+                                 f"{list(self._feature_names)!r:.200}" +
+                                 (f"; it lacks {missing!r:.120}" if missing else "") +
+                                 (f"; it has others, {extra!r:.120}" if extra else "") + ".")
+            if len(set(columns)) != len(columns):
+                raise ValidationError(f"The DataFrame '{name}' has two columns of one name.")
+            frame = frame.set_axis(columns, axis=1)[list(self._feature_names)]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype   # pandas is there: X is its DataFrame
+        for column, dtype in zip(frame.columns, frame.dtypes):
+            if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype)) or str(dtype).startswith("complex"):
+                raise DeltapropTypeError(f"Column {str(column)!r:.60} of the DataFrame '{name}' is not numeric "
+                                         f"(dtype {dtype}); encode it as numbers first (e.g. pandas.get_dummies).")
+        # nullable columns (Int64, boolean) give NaN for a missing value, which check_X then names
+        return frame.to_numpy(dtype=self.dtype, na_value=np.nan)
+
+    @staticmethod
+    def frame_names(X) -> list[str] | None:
+        """The column names of a pandas DataFrame ``X``, or None for anything else."""
+        return [str(c) for c in X.columns] if _is_frame(X) else None
+
     def check_XY(self, X, Y, *, names=("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
         """Validate inputs and targets together; targets come back as rows ``(n, n_out)``."""
         X = self.check_X(X, name=names[0])
@@ -214,6 +272,31 @@ class Network:
         if len(Y) != len(X):
             raise ShapeError(f"{names[0]} has {len(X)} samples but {names[1]} has {len(Y)}; they must match.")
         return X, Y
+
+    def check_weights(self, sample_weight, n: int, *, name: str = "sample_weight") -> np.ndarray | None:
+        """``sample_weight`` as ``(n,)`` finite non-negative numbers in the network's dtype,
+        not all zero (None stays None: every example weighs 1)."""
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight)
+        if w.dtype == object or not (np.issubdtype(w.dtype, np.number) or w.dtype == bool) or np.iscomplexobj(w):
+            raise DeltapropTypeError(f"The '{name}' argument must hold real numbers, one per example. Got an array "
+                                     f"of dtype {w.dtype} instead.")
+        if w.ndim == 0:
+            w = np.full(n, w)
+        if w.shape != (n,):
+            raise ShapeError(f"The '{name}' argument must have shape ({n},): one weight per example. "
+                             f"Got shape {w.shape} instead.")
+        w = w.astype(self.dtype)
+        if not all_finite(w):
+            raise ValidationError(f"The '{name}' argument contains NaN or infinity (first at "
+                                  f"{int(np.argwhere(~np.isfinite(w))[0, 0])}).")
+        if (w < 0).any():
+            i = int(np.argmax(w < 0))
+            raise ValidationError(f"The '{name}' argument must be >= 0 for every example. Got {w[i]:g} at {i}.")
+        if not w.any():
+            raise ValidationError(f"The '{name}' argument is 0 for every example: there is nothing to learn from.")
+        return w
 
     # -- public API -----------------------------------------------------------------
 
@@ -236,29 +319,36 @@ class Network:
         """Every trainable ``(parameter, gradient)`` pair, layer by layer (fixed biases left out)."""
         return [pair for layer in self.layers for pair in layer.params()]
 
-    def loss(self, X, Y) -> float:
-        """The cost C = 1/n sum_x C_x on this batch."""
+    def loss(self, X, Y, sample_weight=None) -> float:
+        """The cost C = 1/n sum_x C_x on this batch (with ``sample_weight``, the weighted mean)."""
         X, Y = self.check_XY(X, Y)
-        return self.loss_fn(self.forward(X.T), Y.T)
+        return self.loss_fn(self.forward(X.T), Y.T, self.check_weights(sample_weight, len(X)))
 
-    def gradients(self, X, Y) -> list[tuple[np.ndarray, np.ndarray]]:
+    def gradients(self, X, Y, sample_weight=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """dC/dW and dC/db of every layer on this batch, by one forward and one backward pass.
 
-        Returns a list with one ``(dW, db)`` per layer, shaped like ``(W, b)`` (copies).
+        ``sample_weight`` ``(n,)``: the cost is the weighted mean sum_x w_x C_x / sum_x w_x
+        (scikit-learn's convention; a weight of 2 counts an example twice). Returns a list
+        with one ``(dW, db)`` per layer, shaped like ``(W, b)`` (copies).
         """
         X, Y = self.check_XY(X, Y)
+        w = self.check_weights(sample_weight, len(X))
         self.forward(X.T)
-        self.backward(Y.T)
+        self.backward(Y.T, w=w)
         return [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]
 
-    def evaluate(self, X, Y, *, batch_size: int = 1024) -> dict:
-        """``{"loss": C, "accuracy": fraction correct}`` (accuracy for classifiers only)."""
+    def evaluate(self, X, Y, *, sample_weight=None, batch_size: int = 1024) -> dict:
+        """``{"loss": C, "accuracy": fraction correct}`` (accuracy for classifiers only).
+        With ``sample_weight`` the loss is the weighted mean (the cost training minimises);
+        the accuracy still counts examples, as in training's history."""
         X, Y = self.check_XY(X, Y)
-        return self.metrics(self.forward_rows(X, batch_size=check_positive_int("batch_size", batch_size)), Y)
+        w = self.check_weights(sample_weight, len(X))
+        return self.metrics(self.forward_rows(X, batch_size=check_positive_int("batch_size", batch_size)), Y, w)
 
-    def metrics(self, A: np.ndarray, Y: np.ndarray) -> dict:
-        """Loss and, for classifiers, accuracy of outputs ``A`` against targets ``Y`` (both rows)."""
-        result = {"loss": self.loss_fn(A.T, Y.T)}
+    def metrics(self, A: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> dict:
+        """Loss (weighted by ``w`` ``(n,)`` if given) and, for classifiers, the fraction of
+        outputs ``A`` whose class is the target's (``A`` and ``Y`` are rows)."""
+        result = {"loss": self.loss_fn(A.T, Y.T, w)}
         if self.is_classifier:
             result["accuracy"] = float(np.mean(self.classes(A) == self.target_classes(Y)))
         return result
@@ -305,12 +395,13 @@ class Network:
 
     def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *, validation_data=None,
             validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
-            engine=None, resume=None):
+            engine=None, resume=None, sample_weight=None):
         """Train by mini-batch gradient descent; see :func:`deltaprop.training.fit`."""
         from .training import fit  # the loop lives on a higher floor; it drives this network
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split, callbacks=callbacks,
-                   seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume)
+                   seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume,
+                   sample_weight=sample_weight)
 
     def save(self, path, **kwargs):
         """Write this network to ``path`` (no pickle; atomic); see :func:`deltaprop.io.save`."""
@@ -320,8 +411,10 @@ class Network:
     # -- copies ---------------------------------------------------------------------
 
     def astype(self, dtype) -> "Network":
-        """A copy of this network (weights, activations, loss) in ``dtype``."""
-        return Network([layer.astype(dtype) for layer in self.layers], loss=self.loss_fn)
+        """A copy of this network (weights, activations, loss, feature names) in ``dtype``."""
+        copy = Network([layer.astype(dtype) for layer in self.layers], loss=self.loss_fn)
+        copy._feature_names = self._feature_names
+        return copy
 
     def copy(self) -> "Network":
         return self.astype(self.dtype)
@@ -356,3 +449,8 @@ class Network:
         loss = self.loss_fn.name + (" (from logits)" if self.loss_fn.from_logits else "")
         rows.append(f"loss: {loss}   dtype: {self.dtype.name}   parameters: {self.n_params}")
         return "\n".join(rows)
+
+
+def _is_frame(X) -> bool:
+    """A pandas DataFrame, recognised without importing pandas (an optional dependency)."""
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")

@@ -44,6 +44,8 @@ class TrainingState:
         self.net, self.optimizer, self.callbacks, self.rng = net, optimizer, callbacks, rng
         self.epochs, self.batch_size, self.n_samples = epochs, batch_size, n_samples
         self.n_batches = -(-n_samples // batch_size)
+        self.sample_weight: np.ndarray | None = None     # (n,) example weights, or None: all 1
+        self.total_weight = float(n_samples)              # an epoch's loss is its cost sum over this
         self.has_validation = has_validation
         self.fit_info = fit_info            # what a checkpoint records of this call, to refuse another
         self.epoch = 0                      # the epoch running, or the last one finished
@@ -109,15 +111,17 @@ class Trainer:
 
     def __init__(self, net, X, Y, *, epochs=None, batch_size: int = 32, optimizer=None, validation_data=None,
                  validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 0, shuffle: bool = True,
-                 engine=None, resume=None, comm=None):
+                 engine=None, resume=None, comm=None, sample_weight=None):
+        names = net.frame_names(X)            # a DataFrame's columns: the network keeps them (below)
         X, Y = net.check_XY(X, Y)
+        w = net.check_weights(sample_weight, len(X))
         epochs = None if epochs is None else check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise DeltapropTypeError(f"The 'shuffle' argument must be True or False. Got {shuffle!r} instead.")
         if verbose not in (0, 1, 2) or isinstance(verbose, float):
             raise ValidationError(f"The 'verbose' argument must be 0, 1 or 2. Got {verbose!r} instead.")
-        X, Y, val = _validation(net, X, Y, validation_data, validation_split)
+        X, Y, w, val = _validation(net, X, Y, w, validation_data, validation_split)
         user_callbacks = _check_callbacks(callbacks)
         optimizer_given = optimizer is not None
         opt = _optimizers.get(optimizer) if (optimizer is not None or resume is None) else None
@@ -139,16 +143,21 @@ class Trainer:
         cbs = [History(), *(cb for cb in user_callbacks if not _writes_checkpoints(cb)), *writers, *printers]
         fit_info = {"n_samples": n, "batch_size": batch_size, "shuffle": bool(shuffle),
                     "validation": val is not None,
-                    "data": checkpoints.fingerprint(X, Y) if (writers or checkpoint) else ""}
+                    "data": checkpoints.fingerprint(X, Y, *(() if w is None else (w,))) if (writers or checkpoint)
+                    else ""}
         self.state = state = TrainingState(net, opt, cbs, net.rng if seed is None else as_rng(seed), epochs=epochs,
                                            batch_size=batch_size, n_samples=n, has_validation=val is not None,
                                            fit_info=fit_info)
         state.optimizer_given = optimizer_given
+        if w is not None:
+            state.sample_weight, state.total_weight = w, float(w.sum(dtype=np.float64))
         for cb in cbs:
             cb.validate(state)
         if checkpoint is not None:
             checkpoints.apply(state, checkpoint)      # checked in full before anything is written
-        self.engine = engine_cls(net, opt, X, Y, batch_size, comm=comm)
+        self.engine = engine_cls(net, opt, X, Y, batch_size, comm=comm, w=w)
+        if names is not None and net.feature_names is None:    # every argument has been accepted
+            net.feature_names = names
         state.engine = state.history.engine = self.engine.name
         self.val = val
         self.watch = RunWatch(X, Y)               # warnings: inputs out of range, a run that diverged
@@ -299,9 +308,10 @@ class Trainer:
             k = min(len(costs) - j, nb - st.batch)
             st.epoch_cost = _fold(st.epoch_cost, costs[j:j + k])
             st.epoch_correct += int(correct[j:j + k].sum())
-            examples = min((st.batch + k) * st.batch_size, st.n_samples) - st.batch * st.batch_size
+            lo, hi = st.batch * st.batch_size, min((st.batch + k) * st.batch_size, st.n_samples)
+            weight = hi - lo if st.sample_weight is None else float(st.sample_weight[st.order[lo:hi]].sum())
             st.batch += k
-            st.batch_loss = float(costs[j:j + k].sum()) / examples
+            st.batch_loss = float(costs[j:j + k].sum()) / weight if weight else 0.0
             j += k
             for cb in st.callbacks:
                 cb.on_batch_end(st)
@@ -316,7 +326,7 @@ class Trainer:
         st, nb = self.state, self.state.n_batches
         epochs = len(costs) // nb
         sums = np.cumsum(costs.reshape(epochs, nb), axis=1)[:, -1]
-        columns = {"loss": (sums / st.n_samples).tolist()}
+        columns = {"loss": (sums / st.total_weight).tolist()}
         if st.net.is_classifier:
             columns["accuracy"] = (correct.reshape(epochs, nb).sum(axis=1) / st.n_samples).tolist()
         columns["seconds"] = [seconds] * epochs
@@ -327,12 +337,13 @@ class Trainer:
     def _end_epoch(self, seconds: float) -> None:
         st = self.state
         n = st.n_samples
-        logs = {"loss": st.epoch_cost / n}
+        logs = {"loss": st.epoch_cost / st.total_weight}
         if st.net.is_classifier:
             logs["accuracy"] = st.epoch_correct / n
         if self.val is not None:
-            logs.update({f"val_{k}": v for k, v in st.net.metrics(st.net.forward_rows(self.val[0]),
-                                                                   self.val[1]).items()})
+            X_val, Y_val, w_val = self.val
+            logs.update({f"val_{k}": v for k, v in st.net.metrics(st.net.forward_rows(X_val), Y_val,
+                                                                   w_val).items()})
         logs.update(st.extra_logs)
         logs["seconds"] = seconds if self.quiet else time.perf_counter() - self._epoch_began
         st.logs, st.epoch_done, st.batch = logs, True, 0
@@ -360,7 +371,7 @@ class Trainer:
 
 def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, validation_data=None,
         validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
-        engine=None, resume=None):
+        engine=None, resume=None, sample_weight=None):
     """Train ``net`` by mini-batch gradient descent; return its :class:`~deltaprop.callbacks.History`.
 
     Args:
@@ -370,7 +381,8 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
         batch_size: m, examples per update; larger than the data it is clipped with a warning.
         optimizer: an optimizer object, or ``"sgd"``/``"adam"`` for defaults; default ``SGD(lr=0.1)``
             (with ``resume``: the checkpoint's optimizer).
-        validation_data: ``(X_val, Y_val)`` evaluated after each epoch.
+        validation_data: ``(X_val, Y_val)`` (or ``(X_val, Y_val, sample_weight_val)``),
+            evaluated after each epoch.
         validation_split: instead, the fraction of ``X``/``Y`` (their last rows, before any
             shuffling, as Keras takes them) held out for validation.
         callbacks: a list of :class:`~deltaprop.callbacks.Callback` objects.
@@ -384,6 +396,10 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
             written by :class:`~deltaprop.callbacks.ModelCheckpoint`: training continues
             from it, bit-identically to a run that was never interrupted (a new learning
             rate applies from there, with a warning).
+        sample_weight: ``(n_samples,)`` weights >= 0 (scikit-learn's convention): each
+            mini-batch's cost is its weighted mean sum_x w_x C_x / sum_x w_x, so BP1 carries
+            w_x/m; a weight of 2 counts an example twice. The history's loss is the
+            epoch's weighted mean; its accuracy counts examples.
 
     Raises:
         NonFiniteError: a batch's cost (or a weight) became NaN or infinite; the weights
@@ -396,7 +412,8 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
     """
     return Trainer(net, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split, callbacks=callbacks,
-                   seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume).run()
+                   seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume,
+                   sample_weight=sample_weight).run()
 
 
 def _fold(total: float, costs: np.ndarray) -> float:
@@ -409,24 +426,32 @@ def _fold(total: float, costs: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------
 # The arguments
 
-def _validation(net, X, Y, validation_data, validation_split):
-    """``(X, Y, (X_val, Y_val) or None)``, checked."""
+def _validation(net, X, Y, w, validation_data, validation_split):
+    """``(X, Y, w, (X_val, Y_val, w_val) or None)``, checked (w and w_val may be None)."""
     val = None
     if validation_data is not None:
         if validation_split:
             raise ValidationError("Pass either 'validation_data' or 'validation_split', not both.")
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise DeltapropTypeError("The 'validation_data' argument must be a pair (X_val, Y_val). "
-                                     f"Got {type(validation_data).__name__} instead.")
-        val = net.check_XY(*validation_data, names=("validation_data[0]", "validation_data[1]"))
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise DeltapropTypeError("The 'validation_data' argument must be a pair (X_val, Y_val) or a triple "
+                                     f"(X_val, Y_val, sample_weight_val). Got {type(validation_data).__name__} "
+                                     f"instead.")
+        X_val, Y_val = net.check_XY(*validation_data[:2], names=("validation_data[0]", "validation_data[1]"))
+        w_val = None if len(validation_data) == 2 else \
+            net.check_weights(validation_data[2], len(X_val), name="validation_data[2]")
+        val = (X_val, Y_val, w_val)
     split = check_real("validation_split", validation_split, low=0, high=1, high_open=True)
     if split:
         n_val = int(len(X) * split)
         if n_val < 1 or n_val >= len(X):
             raise ValidationError(f"validation_split={validation_split} of {len(X)} samples leaves "
                                   f"{n_val} for validation and {len(X) - n_val} for training; both need at least 1.")
-        X, Y, val = X[:-n_val], Y[:-n_val], (X[-n_val:], Y[-n_val:])
-    return X, Y, val
+        val = (X[-n_val:], Y[-n_val:], None if w is None else w[-n_val:])
+        X, Y, w = X[:-n_val], Y[:-n_val], None if w is None else w[:-n_val]
+        if w is not None and not w.any():
+            raise ValidationError(f"validation_split={validation_split} leaves training rows whose sample_weight "
+                                  "is 0 for every one.")
+    return X, Y, w, val
 
 
 def _check_training_memory(net, opt, batch_size: int) -> None:
