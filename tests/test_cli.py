@@ -401,7 +401,9 @@ def test_exit_codes_are_listed_in_help(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert cli.EXIT_CODES in out
-    for command in ("train", "evaluate", "predict", "gradcheck", "info", "explain", "why", "demo"):
+    commands = ("train", "evaluate", "predict", "gradcheck", "info", "explain", "why", "demo", "export", "playground")
+    assert set(commands) == set(cli.build_parser()._subparsers._group_actions[0].choices)   # every command
+    for command in commands:
         assert cli.main([command, "--help"]) == 0
         assert "exit codes (every command):" in capsys.readouterr().out
 

@@ -18,6 +18,9 @@ from .layers import Dense
 from .losses import one_hot
 from .network import Network
 from .optimizers import SGD, Adam
+from ._onnx import from_onnx          # these three import onnx, torch, scikit-learn only when called
+from ._sklearn import from_sklearn
+from ._torch import from_torch
 from .training import History, Trainer
 
 __version__ = "0.1.0"
@@ -25,7 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam", "DataError", "Dense", "DeltapropError", "DeltapropTypeError", "GradcheckReport", "History", "Network",
     "NonFiniteError", "SGD", "ShapeError", "UnknownNameError", "ValidationError", "activations",
-    "callbacks", "data", "datasets", "examples", "explain", "Trace", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
+    "callbacks", "data", "datasets", "examples", "explain", "from_onnx", "from_sklearn", "from_torch", "Trace", "gradcheck", "initializers", "load", "losses", "one_hot", "optimizers",
     "schedules", "Trainer", "__version__",
 ]
 

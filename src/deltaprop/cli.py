@@ -848,6 +848,32 @@ def _info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Write a saved model as an ONNX model, for onnxruntime and the other runtimes that read ONNX.
+
+    The input "input" is (batch, n_in), one example per row; the output "output" is what
+    predict prints (for a model trained on logits: "probabilities", then "logits");
+    --labels adds "label", each row's class index. The model file's metadata (class
+    names, ...) goes into the ONNX model's metadata.
+    """
+    from . import _onnx, io
+    low, high = _onnx.opset_range()
+    if not low <= args.opset <= high:
+        raise UsageError(f"--opset must be from {low} to {high} (the newest the installed onnx knows); "
+                         f"got {args.opset}")
+    header = io.read_header(args.model)
+    net = io.load(args.model)
+    if args.labels and not net.is_classifier:
+        raise UsageError(f"--labels is for classifiers; {str(args.model)!r} is a regression ({net.n_out} "
+                         f"{net.layers[-1].activation.name} output(s), {net.loss_fn.name} cost)")
+    path = io.export_onnx(net, args.output, opset=args.opset, labels=args.labels,
+                          metadata=header.get("metadata") or {})
+    outputs = ", ".join(_onnx.output_names(net, labels=args.labels))
+    print(f"wrote {path}: ONNX opset {args.opset}, IR version {_onnx.ir_version(args.opset)}; input 'input' "
+          f"(batch, {net.n_in}) {net.dtype.name}; outputs {outputs}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------
 # demo, explain, why
 
@@ -1176,6 +1202,20 @@ def _add_info(sub) -> None:
     p.set_defaults(func=_info)
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a saved model as ONNX (for onnxruntime)", description=_export.__doc__,
+                       usage="deltaprop export MODEL OUTPUT [--opset N] [--labels]",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_epilog("examples:\n  deltaprop export moons.dpz moons.onnx\n"
+                                      "  deltaprop export mnist.dpz mnist.onnx --labels --opset 13"))
+    p.add_argument("model", help="a file written by net.save or deltaprop train --save")
+    p.add_argument("output", help="the ONNX file to write (.onnx); replaced only once complete")
+    p.add_argument("--opset", type=POSITIVE, default=17,
+                   help="ONNX opset, 13 or newer (default 17, IR version 8; onnxruntime 1.17 reads up to 20)")
+    p.add_argument("--labels", action="store_true", help="also output 'label', each row's class (classifiers)")
+    p.set_defaults(func=_export)
+
+
 def _add_explain(sub) -> None:
     p = sub.add_parser(
         "explain", help="show one step of backpropagation with every number", description=_explain.__doc__,
@@ -1293,6 +1333,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_gradcheck(sub)
     _add_info(sub)
+    _add_export(sub)
     _add_explain(sub)
     _add_why(sub)
     _add_playground(sub)

@@ -42,6 +42,7 @@ import numpy as np
 from . import _archive
 from ._format import (FORMAT, FORMAT_VERSION, KINDS, TRAINING, check_compatible, check_header,  # noqa: F401
                       checked_arrays, library_version, network_arrays, network_header, parse_network, write)
+from ._onnx import export_onnx  # noqa: F401  (dp.io.export_onnx; onnx itself is imported when it is called)
 from .errors import DataError, DeltapropTypeError
 from .layers import Dense
 from .network import Network

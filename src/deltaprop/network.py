@@ -408,6 +408,12 @@ class Network:
         from .io import save  # the file format lives on a higher floor; it reads this network
         return save(self, path, **kwargs)
 
+    def to_torch(self):
+        """This network as a ``torch.nn.Sequential`` of ``Linear`` and activation modules
+        (same weights and dtype; rows ``(N, n_in) -> (N, n_out)``); see :func:`deltaprop._torch.to_torch`."""
+        from ._torch import to_torch  # the conversion lives on a higher floor (PyTorch is an optional extra)
+        return to_torch(self)
+
     # -- copies ---------------------------------------------------------------------
 
     def astype(self, dtype) -> "Network":
