@@ -48,7 +48,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, model=None, data=None, o
     print(f"deltaprop playground: {url}  (Ctrl-C to stop)", flush=True)
     if open_browser:
         threading.Timer(0.8, webbrowser.open, [url]).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=16 * 2**20))
+    # no per-message deflate: the states are compressed and inflated ~20 times a second,
+    # which costs more than sending them uncompressed over loopback
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=16 * 2**20,
+                                           ws_per_message_deflate=False))
     server.run(sockets=[sock])
 
 

@@ -166,7 +166,8 @@ class Session:
             X = _data.Standardizer().fit(X).transform(X)
         try:
             X_train, X_test, y_train, y_test = _data.train_test_split(
-                X, y, test_size=float(d["test_share"]), seed=int(d["seed"]), stratify=task == "classification")
+                X, y, test_size=float(d["test_share"]), seed=int(d["seed"]),
+                stratify=True if task == "classification" else None)
         except DeltapropError as e:
             raise PlaygroundError(f"The CSV's {len(X)} row(s) cannot be split into training and test rows "
                                   f"at a test share of {d['test_share']}: {e}") from None
@@ -303,15 +304,18 @@ class Session:
 
     def _metrics(self) -> dict:
         d = self.data
-        out = {"train": _finite(self.net.evaluate(d["X"], d["Y"]))}
+        keep = ("loss", "accuracy") if d["task"] == "classification" else ("loss",)
+        out = {"train": _finite(self.net.evaluate(d["X"], d["Y"]), keep)}
         if d.get("X_test") is not None and len(d["X_test"]):
-            out["test"] = _finite(self.net.evaluate(d["X_test"], d["Y_test"]))
+            out["test"] = _finite(self.net.evaluate(d["X_test"], d["Y_test"]), keep)
         return out
 
     def _extent(self):
         X = np.concatenate([self.data["X"]] + ([self.data["X_test"]] if self.data.get("X_test") is not None else []))
         lo, hi = X.min(axis=0), X.max(axis=0)
-        pad = 0.1 * np.maximum(hi - lo, 1e-9)
+        # a tenth of the data's width around it; at least 1 either side of a single point
+        # (the worked examples train on one)
+        pad = np.where(hi - lo > 1e-6, 0.1 * (hi - lo), 1.0)
         return [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])]
 
     def _grid(self) -> dict:
@@ -321,15 +325,12 @@ class Session:
         probe = self.net.copy()                      # the real network's caches stay as training left them
         maps = []
         G = GRID
-        xs, ys = np.linspace(x0, x1, G), np.linspace(y1, y0, G)
-        P = np.array([[x, y] for y in ys for x in xs], dtype=probe.dtype)
+        P = _plane(x0, x1, y0, y1, G, probe.dtype)
         probe.forward(P.T)
         for layer in probe.layers:
             maps.append([_bytes_map(layer.A[j]) for j in range(layer.A.shape[0])])
         D = DECISION_GRID
-        xs, ys = np.linspace(x0, x1, D), np.linspace(y1, y0, D)
-        Q = np.array([[x, y] for y in ys for x in xs], dtype=probe.dtype)
-        A = probe.forward_rows(Q)
+        A = probe.forward_rows(_plane(x0, x1, y0, y1, D, probe.dtype))
         labels = probe.classes(A)
         confidence = probe.loss_fn.probabilities(A.T).T if probe.loss_fn.fused_with else A
         conf = confidence.max(axis=1) if confidence.shape[1] > 1 else np.where(labels == 1, confidence[:, 0],
@@ -402,6 +403,9 @@ class Session:
         trace = self.trace()
         if not 0 <= layer < len(trace.sizes) - 1 or not 0 <= neuron < trace.sizes[layer + 1]:
             raise PlaygroundError(f"There is no neuron {neuron} in layer {layer}.")
+        if edge is not None and not 0 <= edge < trace.sizes[layer]:
+            raise PlaygroundError(f"Neuron {neuron} of layer {layer} has no weight from neuron {edge} below "
+                                  f"(there are {trace.sizes[layer]}).")
         return {"type": "inspect", "layer": layer, "neuron": neuron, "edge": edge, "notation": notation,
                 **neuron_story(trace, layer, neuron, notation, edge)}
 
@@ -522,5 +526,12 @@ def _bytes_map(values: np.ndarray) -> dict:
     return {"min": lo, "max": hi, "data": base64.b64encode((scaled * 255).round().astype(np.uint8).tobytes()).decode()}
 
 
-def _finite(metrics: dict) -> dict:
-    return {k: (float(v) if math.isfinite(v) else None) for k, v in metrics.items()}
+def _finite(metrics: dict, keep) -> dict:
+    return {k: (float(v) if math.isfinite(v) else None) for k, v in metrics.items() if k in keep}
+
+
+def _plane(x0: float, x1: float, y0: float, y1: float, size: int, dtype) -> np.ndarray:
+    """``size`` x ``size`` points over the plane as rows (x, y): row by row from the top
+    (y1) down, each from left (x0) to right: the order the page paints the cells in."""
+    xs, ys = np.meshgrid(np.linspace(x0, x1, size), np.linspace(y1, y0, size))
+    return np.column_stack([xs.ravel(), ys.ravel()]).astype(dtype)

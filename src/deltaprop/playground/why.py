@@ -35,6 +35,8 @@ def neuron_story(trace, layer: int, j: int, notation: str, edge: int | None = No
         printed[name] = [fmt(v, PRECISION) for v in value] if hasattr(value, "__len__") else fmt(value, PRECISION)
         return printed[name]
 
+    # the notation's sigma for the sigmoid; any other activation by its name
+    act = nota.act if ly.activation == "sigmoid" else _html.escape(ly.activation)
     cols = range(m)
     each = (lambda col: f" (example {col + 1})") if m > 1 else (lambda col: "")
     zs, as_, ds = ly.Z[j], ly.A[j], ly.D[j]
@@ -49,7 +51,7 @@ def neuron_story(trace, layer: int, j: int, notation: str, edge: int | None = No
         numbers = " + ".join(f"{fmt(ly.W[j, k], PRECISION)} × {fmt(ly.A_prev[k, col], PRECISION)}" for k in shown)
         lines.append(f"{h(z)} = {symbols} + {h(nota.bias(layer, j))} = {numbers}{more} + "
                      f"{fmt(ly.b[j], PRECISION)} = {fmt(zs[col], PRECISION)}{each(col)}")
-        lines.append(f"{h(a)} = {nota.act}({h(z)}) = {fmt(as_[col], PRECISION)}{each(col)}")
+        lines.append(f"{h(a)} = {act}({h(z)}) = {fmt(as_[col], PRECISION)}{each(col)}")
     if layer == L - 1 and trace.fused:
         grad = st.loss_grad[j] if st.loss_grad is not None else None
         for col in cols:
