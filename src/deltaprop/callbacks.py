@@ -518,3 +518,12 @@ class RunWatch:
         hint = "is probably too large: try one 10 or 100 times smaller."
         warn(DivergenceWarning(f"{finding} The learning rate (lr={lr:g}) {hint}",
                                cli=f"{finding} The learning rate (--lr {lr:g}) {hint}"))
+
+
+def __getattr__(name: str):
+    """``dp.callbacks.LivePlot`` is :class:`deltaprop.plotting.LivePlot`, loaded on first use
+    (it draws with matplotlib, an optional extra, from the plotting floor above)."""
+    if name == "LivePlot":
+        from .plotting import LivePlot
+        return LivePlot
+    raise AttributeError(f"module 'deltaprop.callbacks' has no attribute {name!r}")

@@ -169,6 +169,16 @@ class Trace:
     def __str__(self) -> str:
         return self.render()
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the HTML page ``render("html")`` gives, at neuron level for one
+        example of a small network (as ``deltaprop explain``), in the source's notation
+        for a worked example; in an iframe, so its styles stay its own."""
+        from . import _render
+        from ._notebook import isolated
+        level = "neuron" if self.m == 1 and max(self.sizes) <= 8 else "matrix"
+        notation = _render.SOURCE_NOTATION.get(self.source, "nielsen")
+        return isolated(self.render("html", level=level, notation=notation))
+
     def __repr__(self) -> str:
         return (f"Trace(sizes={self.sizes}, loss={self.loss!r}, m={self.m}, steps={len(self.steps)}, "
                 f"optimizer={self.optimizer.get('repr', self.optimizer.get('name'))})")

@@ -447,6 +447,11 @@ class Network:
         loss = repr(self.loss_fn.name) if not self.loss_fn.from_logits else f"dp.losses.{self.loss_fn!r}"
         return f"Network([{', '.join(map(repr, self.layers))}], loss={loss}{dt})"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the network drawn (its layers, sizes, activations, loss) and its summary."""
+        from ._notebook import network_html
+        return network_html(self)
+
     def summary(self) -> str:
         """A table of layers, shapes and parameter counts."""
         rows = [f"{'layer':<7}{'shape of W':<14}{'activation':<13}{'params':>8}"]

@@ -37,7 +37,7 @@ import numpy as np
 
 from ._array import check_positive_int
 from ._files import atomic_open, open_for_reading
-from .callbacks import History
+from .callbacks import Callback, History
 from .errors import DataError, DeltapropTypeError, ShapeError, ValidationError, did_you_mean
 from .network import Network
 
@@ -304,6 +304,60 @@ def plot_learning_curves(history, *, path=None, title: str | None = None, dpi: i
     if title:
         fig.suptitle(title)
     return _finish(fig, path, dpi)
+
+
+# -- learning curves as training runs, in a notebook ----------------------------------------
+
+class LivePlot(Callback):
+    """The learning curves (:func:`plot_learning_curves`) redrawn in place as training
+    runs, in a Jupyter notebook; outside one (a script, a terminal) it does nothing.
+
+    Args:
+        every: redraw after every ``every``-th epoch (and once at the end).
+        title: the figure's title.
+
+    >>> import deltaprop as dp
+    >>> net = dp.Network([2, 4, 2], loss="cross_entropy", seed=0)
+    >>> X, y = dp.data.xor(60, seed=0)
+    >>> _ = net.fit(X, y, epochs=3, verbose=0, callbacks=[dp.callbacks.LivePlot()])   # a no-op here
+    """
+
+    def __init__(self, every: int = 1, *, title: str | None = None):
+        self.every = check_positive_int("every", every)
+        self.title = title
+        self._handle = None
+        self._active = False
+        self.redraws = 0               # how many times the figure was drawn (for tests and the curious)
+
+    def validate(self, state):
+        self._active = in_notebook()
+        if self._active:
+            _pyplot()                  # matplotlib missing: say so before training, not after
+
+    def on_epoch_end(self, state):
+        if self._active and state.epoch % self.every == 0:
+            self._draw(state)
+
+    def on_train_end(self, state):
+        if self._active and state.history.epoch and state.history.epoch[-1] % self.every:
+            self._draw(state)
+
+    def _draw(self, state) -> None:
+        from IPython.display import display
+        fig = plot_learning_curves(state.history, title=self.title)
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        _pyplot().close(fig)           # drawn once, by the handle (not again at the cell's end)
+        self.redraws += 1
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell), where figures can be displayed."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 # -- the network as a graph --------------------------------------------------------------
