@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-dev
 
 help:
 	@echo "make demo   - train 784-30-10 on MNIST as in the book (needs >= 95% test accuracy)"
-	@echo "make test   - the floors contract, pyflakes-level lint, then the test suite (unit, property,"
+	@echo "make test   - the floors contract, pyflakes-level lint, mypy on src, then the test suite (unit, property,"
 	@echo "              worked examples, crash and resume, CLI, short MNIST run); installs Debian's pdflatex"
 	@echo "              and chromium first when it can (root and apt-get), for the LaTeX and browser tests"
 	@echo "make clean  - remove .venv and caches"
@@ -29,10 +29,11 @@ test: $(STAMP)
 	@sh .ci/ensure-chromium
 	$(BIN)/lint-imports
 	$(BIN)/ruff check --quiet --select F src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache build src/*.egg-info
 
 # make bench: the benchmark suite (benchmarks/README.md): deltaprop, PyTorch, JAX and
 # scikit-learn on the workloads W1-W3, each in its own venv under benchmarks/.venvs/

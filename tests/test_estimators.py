@@ -692,3 +692,26 @@ def test_float32_weights_equal_repetition_to_float32_rounding():
     weighted = DeltapropClassifier(**kw).fit(X, y, sample_weight=k)
     repeated = DeltapropClassifier(**kw).fit(X[rows], y[rows])
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=2e-5, atol=1e-7)
+
+
+# -- model searches on a cluster --------------------------------------------------------------
+
+def test_a_grid_search_on_a_dask_cluster_finds_what_plain_processes_find():
+    import joblib
+    from dask.distributed import Client, LocalCluster, get_task_stream
+    X, y = dp.data.moons(240, noise=0.25, seed=0)
+    grid = {"hidden": [(4,), (16,)], "lr": [0.003, 0.03]}
+    est = DeltapropClassifier(epochs=25, patience=None, random_state=0, engine="numpy")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+        with get_task_stream(client) as stream, joblib.parallel_backend("dask"):
+            on_dask = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
+    ran_on = {task["worker"] for task in stream.data}
+    assert len(stream.data) >= 12 and len(ran_on) == 2       # 4 points x 3 folds, on both workers
+    with joblib.parallel_backend("loky"):
+        on_processes = GridSearchCV(est, grid, cv=3, n_jobs=2).fit(X, y)
+    assert on_dask.best_params_ == on_processes.best_params_
+    assert len(set(on_dask.cv_results_["mean_test_score"])) > 1            # the grid's points do differ
+    np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"], on_processes.cv_results_["mean_test_score"])
+    assert on_dask.best_score_ == on_processes.best_score_ > 0.85

@@ -566,3 +566,5 @@ def test_the_page_ships_in_the_wheel(tmp_path):
     shipped = {f"deltaprop/playground/static/{p.relative_to(static).as_posix()}" for p in static.rglob("*")
                if p.is_file()}
     assert "deltaprop/playground/static/index.html" in shipped and shipped <= names
+    assert "deltaprop/py.typed" in names                  # PEP 561: type checkers read the annotations
+    assert "deltaprop/distributed.py" in names

@@ -7,6 +7,8 @@ the lecture notes derive it (BP1-BP4), and fast enough for real data.
 [(2, 2), (2, 2)]
 """
 
+from typing import Any
+
 from . import activations, callbacks, datasets, examples, initializers, losses, optimizers, schedules
 from . import data
 from .errors import (DataError, DeltapropError, DeltapropTypeError, NonFiniteError, ShapeError,
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """``dp.plotting``, ``dp.estimators`` and ``dp.why`` load on first use, so that
     ``import deltaprop`` never imports matplotlib or scikit-learn (optional extras)."""
     if name in ("estimators", "plotting", "why"):

@@ -44,8 +44,9 @@ import struct
 import tokenize
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -225,7 +226,8 @@ def read_header(path: str | os.PathLike, *, check: Callable[[dict], None] | None
     return _open(path, check, max_bytes, max_ratio, with_arrays=False)[0]
 
 
-def _open(path, check, max_bytes, max_ratio, *, with_arrays):
+def _open(path: str | os.PathLike, check: Callable[[dict], None] | None, max_bytes: int, max_ratio: float, *,
+          with_arrays: bool) -> tuple[dict, dict[str, np.ndarray]]:
     path = as_path(path, "path")
     if is_temporary(path):
         raise DataError(f"Cannot read '{path}': it is the temporary of an unfinished save (a process was "
@@ -293,7 +295,7 @@ def _members(zf: zipfile.ZipFile, size: int) -> dict[str, zipfile.ZipInfo]:
     return infos
 
 
-def _read_json(zf: zipfile.ZipFile, infos) -> dict:
+def _read_json(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo]) -> dict:
     info = infos[HEADER]
     if info.file_size > MAX_HEADER_BYTES:
         raise DataError(f"its header claims {info.file_size} bytes, more than the {MAX_HEADER_BYTES} allowed.")
@@ -313,14 +315,14 @@ def _read_json(zf: zipfile.ZipFile, infos) -> dict:
     return header
 
 
-def _no_duplicates(pairs):
+def _no_duplicates(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
     return dict(pairs)
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
@@ -352,7 +354,7 @@ def _declarations(header: dict, max_bytes: int) -> dict[str, tuple[tuple[int, ..
     return declared
 
 
-def _check_ratio(declared, size: int, max_ratio: float) -> None:
+def _check_ratio(declared: Mapping[str, tuple[tuple[int, ...], np.dtype]], size: int, max_ratio: float) -> None:
     total = sum(math.prod(shape) * dt.itemsize for shape, dt in declared.values())
     if total > max_ratio * size + RATIO_ALLOWANCE:
         raise DataError(f"its arrays would take {format_bytes(total)} in memory, {total / size:.0f} times the file's own "
@@ -361,7 +363,7 @@ def _check_ratio(declared, size: int, max_ratio: float) -> None:
                         f"pass a larger max_ratio, e.g. dp.load(path, max_ratio={math.ceil(total / size)}).")
 
 
-def _match_members(infos, declared) -> None:
+def _match_members(infos: Mapping[str, zipfile.ZipInfo], declared: Mapping[str, object]) -> None:
     wanted = {HEADER} | {name + ".npy" for name in declared}
     missing, extra = sorted(wanted - set(infos)), sorted(set(infos) - wanted)
     if missing or extra:
@@ -370,7 +372,8 @@ def _match_members(infos, declared) -> None:
         raise DataError(f"its members do not match its header ({'; '.join(parts)}).")
 
 
-def _read_array(zf, info, name, shape, dtype) -> np.ndarray:
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, shape: tuple[int, ...],
+                dtype: np.dtype) -> np.ndarray:
     nbytes = math.prod(shape) * dtype.itemsize
     if info.file_size > nbytes + MAX_NPY_HEADER + 16:
         raise DataError(f"member {info.filename!r} claims {info.file_size} bytes, but array {name!r} of shape "

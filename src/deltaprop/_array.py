@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from typing import TypeAlias
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from .errors import DeltapropTypeError, ValidationError, format_bytes
 
 #: The dtypes a network may compute in.
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+#: What a ``seed`` argument may be (see :func:`as_rng`).
+Seed: TypeAlias = "int | np.integer | np.random.Generator | np.random.SeedSequence | None"
 
 
 def as_dtype(dtype: object) -> np.dtype:

@@ -27,6 +27,7 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from .errors import DataError, DeltapropTypeError, MissingFileError, ValidationError
 
@@ -49,7 +50,7 @@ def as_path(path: object, name: str) -> Path:
 # -- reading ----------------------------------------------------------------------------
 
 def open_for_reading(path: str | os.PathLike, *, what: str = "", text: bool = False,
-                     encoding: str = "utf-8"):
+                     encoding: str = "utf-8") -> IO[Any]:
     """Open the regular file at ``path`` for reading (binary, or text with ``newline=""``).
 
     Raises :class:`MissingFileError` if there is nothing at ``path`` and
@@ -80,7 +81,9 @@ def open_for_reading(path: str | os.PathLike, *, what: str = "", text: bool = Fa
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         f = os.fdopen(fd, "r", encoding=encoding, newline="") if text else os.fdopen(fd, "rb")
-        (f.buffer if text else f).raw.name = os.fspath(path)     # as open() names it, not by its descriptor
+        # as open() names it, not by its descriptor (ignore: typeshed types a text file's buffer as a
+        # plain binary stream; os.fdopen's is a BufferedReader over a FileIO, whose name can be set)
+        (f.buffer if text else f).raw.name = os.fspath(path)  # type: ignore[union-attr]
         return f
     except BaseException:
         os.close(fd)
@@ -99,7 +102,7 @@ def is_temporary(path_or_name: str | os.PathLike) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write the file at ``path`` as a whole: ``with atomic_open(path) as f: f.write(...)``.
 
     ``mode`` is ``"wb"`` or ``"w"`` (UTF-8 text, ``newline=""``). The file appears at

@@ -11,13 +11,16 @@ imports it. :mod:`deltaprop.io` builds networks from what this module checked.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import _archive, activations, losses
+from ._protocols import NetworkLike
 from ._array import all_finite
 from .errors import DataError, DeltapropError, DeltapropTypeError, ShapeError, ValidationError, did_you_mean
 
@@ -52,7 +55,7 @@ def library_version() -> str:
 
 # -- the network, as header and arrays --------------------------------------------------
 
-def network_header(net) -> dict:
+def network_header(net: NetworkLike) -> dict[str, Any]:
     """The ``"network"`` part of a header: dtype, loss name, and each layer's sizes,
     activation ``config()``, ``fixed_bias`` and ``dropout``."""
     _check_network(net)
@@ -75,14 +78,14 @@ def network_header(net) -> dict:
                               "it is registered under in deltaprop.losses.LOSSES.")
     config = net.loss_fn.config()
     # a bare name when the loss has no parameters: what format version 1 reads
-    spec = {"dtype": net.dtype.name, "loss": config["name"] if len(config) == 1 else config, "layers": layers}
+    spec: dict[str, Any] = {"dtype": net.dtype.name, "loss": config["name"] if len(config) == 1 else config, "layers": layers}
     names = getattr(net, "feature_names", None)
     if names is not None:
         spec["feature_names"] = list(names)
     return spec
 
 
-def network_arrays(net) -> dict[str, np.ndarray]:
+def network_arrays(net: NetworkLike) -> dict[str, np.ndarray]:
     """``{"W1": W^1, "b1": b^1, ..., "WL": W^L, "bL": b^L}``: the layers' own arrays (no copies).
 
     Raises if any weight is NaN or infinite: such a network could not be loaded back.
@@ -98,7 +101,7 @@ def network_arrays(net) -> dict[str, np.ndarray]:
     return arrays
 
 
-def format_version(spec: Mapping) -> int:
+def format_version(spec: Mapping[str, Any]) -> int:
     """The lowest format version that describes a network header ``spec``: 3 if it names
     its inputs, 2 if its loss has parameters, else 1."""
     return 3 if "feature_names" in spec else 1 if isinstance(spec["loss"], str) else 2
@@ -109,7 +112,8 @@ def _check_network(net: object) -> None:
         raise DeltapropTypeError(f"The 'net' argument must be a deltaprop Network. Got {type(net).__name__} instead.")
 
 
-def checked_arrays(header: Mapping, arrays: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+def checked_arrays(header: Mapping[str, Any],
+                   arrays: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     """``[(W^1, b^1), ...]`` from a file's arrays, each checked against the header: present,
     of the layer's shape and the network's dtype, finite. Arrays under ``training/`` are
     left alone; any other array must be one of ``W1, b1, ...``. Raises :class:`DataError`."""
@@ -138,7 +142,7 @@ def checked_arrays(header: Mapping, arrays: Mapping[str, np.ndarray]) -> list[tu
     return out
 
 
-def check_compatible(net, header: Mapping) -> None:
+def check_compatible(net: NetworkLike, header: Mapping[str, Any]) -> None:
     """Raise :class:`ShapeError` listing every way ``net`` differs from the file's network.
 
     ``header`` is a whole file header or its ``"network"`` part. Compared: the number
@@ -169,14 +173,15 @@ def check_compatible(net, header: Mapping) -> None:
                          "\n  - ".join(problems))
 
 
-def _describe(config: dict) -> str:
+def _describe(config: dict[str, Any]) -> str:
     params = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "name")
     return f"{config['name']}({params})" if params else config["name"]
 
 
 # -- writing ------------------------------------------------------------------------------
 
-def write(path, net, kind: str, metadata, training, extra_arrays, compress: bool) -> Path:
+def write(path: str | os.PathLike[str], net: NetworkLike, kind: str, metadata: Mapping[str, Any] | None,
+          training: dict[str, Any] | None, extra_arrays: Mapping[str, np.ndarray], compress: bool) -> Path:
     """Write ``net`` as a file of ``kind`` (``"model"`` or ``"checkpoint"``), atomically:
     its header (with ``metadata`` and, for checkpoints, ``training``) and its arrays
     (with ``extra_arrays``), in the lowest format version that describes it."""
@@ -203,7 +208,7 @@ def write(path, net, kind: str, metadata, training, extra_arrays, compress: bool
 
 # -- reading a header -------------------------------------------------------------------
 
-def check_header(header: dict) -> None:
+def check_header(header: dict[str, Any]) -> None:
     """The file-level checks, run by the archive before it trusts anything else."""
     if header.get("format") != FORMAT:
         raise DataError(f"it is not a deltaprop file (its header's 'format' is {header.get('format')!r:.40}, "
@@ -226,7 +231,7 @@ def check_header(header: dict) -> None:
     parse_network(header)  # before any array is read: a bad description costs no I/O
 
 
-def parse_network(header: Mapping) -> dict:
+def parse_network(header: Mapping[str, Any]) -> dict[str, Any]:
     """The ``"network"`` part of a header, checked and with defaults filled in."""
     if not isinstance(header, Mapping):
         raise DeltapropTypeError(f"The 'header' argument must be a dict. Got {type(header).__name__} instead.")
@@ -247,7 +252,7 @@ def parse_network(header: Mapping) -> dict:
     layers = spec["layers"]
     if not isinstance(layers, list) or not layers:
         raise DataError(f"{where}['layers'] must be a non-empty list. Got {layers!r:.60}.")
-    parsed = []
+    parsed: list[dict[str, Any]] = []
     for i, layer in enumerate(layers):
         at = f"{where}['layers'][{i}]"
         if not isinstance(layer, Mapping):
@@ -282,7 +287,7 @@ def parse_network(header: Mapping) -> dict:
                             f"{parsed[-1]['n_out']}: consecutive layers must chain.")
         parsed.append({"n_in": layer["n_in"], "n_out": layer["n_out"], "activation": dict(config),
                        "fixed_bias": layer["fixed_bias"], "dropout": float(dropout)})
-    out = {"dtype": spec["dtype"], "loss": loss, "layers": parsed}
+    out: dict[str, Any] = {"dtype": spec["dtype"], "loss": loss, "layers": parsed}
     if "feature_names" in spec:
         names = spec["feature_names"]
         if not isinstance(names, list) or len(names) != parsed[0]["n_in"] \
@@ -293,7 +298,7 @@ def parse_network(header: Mapping) -> dict:
     return out
 
 
-def _parse_loss(value, where: str):
+def _parse_loss(value: Any, where: str) -> str | dict[str, Any]:
     """A loss entry: a registered name, or (format version 2) ``{"name": ..., "from_logits": true}``."""
     config = value if isinstance(value, dict) else {"name": value}
     name = config.get("name")

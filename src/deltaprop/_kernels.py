@@ -53,7 +53,8 @@ import hashlib
 import math
 import os
 import warnings
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -62,7 +63,8 @@ from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.extending import intrinsic, overload
 
 from . import activations, losses, optimizers
-from .optimizers import Hyper
+from ._protocols import NetworkLike
+from .optimizers import Hyper, Optimizer
 
 # Tuples of compiled functions indexed in a loop are numba's "first-class functions",
 # which it flags as experimental; the calls are resolved when compiling (literal_unroll).
@@ -83,11 +85,11 @@ OPTIMIZER_CODES = {cls.__name__: i for i, cls in enumerate(optimizers.OPTIMIZERS
 SOFTMAX = ACTIVATION_CODES["softmax"]
 
 
-def _compiled(fn):
+def _compiled(fn: Callable[..., Any] | None) -> Callable[..., Any]:
     return njit(inline="always", error_model="numpy")(fn)
 
 
-def _never(*args):      # the element-wise slot of softmax, which has its own column form
+def _never(*args: float) -> float:      # the element-wise slot of softmax, which has its own column form
     return args[0]
 
 
@@ -99,7 +101,7 @@ _PREPARE = tuple(_compiled(cls.scalar_prepare) for cls in optimizers.OPTIMIZERS.
 _UPDATE = tuple(_compiled(cls.scalar_update) for cls in optimizers.OPTIMIZERS.values())
 
 
-def compiled_supports(net, optimizer) -> str | None:
+def compiled_supports(net: NetworkLike, optimizer: Optimizer) -> str | None:
     """None if every part of ``net`` and ``optimizer`` has its compiled form, else why not."""
     for i, layer in enumerate(net.layers):
         act = layer.activation
@@ -174,10 +176,12 @@ class Batches(NamedTuple):
     """What to train: batches ``start .. start + count - 1`` counted over the rows of
     ``orders`` (batch j of the run is batch (start + j) % n_batches of epoch
     (start + j) // n_batches; batch k of an epoch is ``order[k * size:(k + 1) * size]``,
-    the last one possibly short). With ``parts`` > 1 this process trains only its part
-    ``part`` of each batch (the examples [m part / parts, m (part + 1) / parts)), and
-    the cost's 1/m is the whole batch's. With ``weighted``, example x weighs ``w[x]`` and
-    m is the batch's total weight (sum_x w_x; a batch of weight 0 has a zero gradient)."""
+    the last one possibly short). ``orders`` count the ``n`` rows of the whole data set;
+    this process holds rows ``lo .. lo + len(X) - 1`` of them (all: ``lo`` 0, ``n`` -1)
+    and trains the examples of each batch that are among them, its part (data-parallel
+    ranks: the parts add up to the batch), with the whole batch's 1/m. With
+    ``weighted``, example x weighs ``w[x]`` (``w`` over all n rows) and m is the batch's
+    total weight (sum_x w_x; a batch of weight 0 has a zero gradient)."""
 
     X: np.ndarray          # (n, n_in) rows
     Y: np.ndarray          # (n, n_out) rows
@@ -185,10 +189,11 @@ class Batches(NamedTuple):
     weighted: bool
     orders: np.ndarray     # (epochs, n) int64
     start: int
-    count: int
+    # (ignore: the field shadows tuple.count(), a method the kernels never call; they read the field)
+    count: int  # type: ignore[assignment]
     size: int              # m, the batch size
-    part: int = 0
-    parts: int = 1
+    lo: int = 0            # the whole data set's index of X[0]
+    n: int = -1            # the whole data set's rows (-1: len(X), X holds them all)
 
 
 class Arch(NamedTuple):
@@ -237,7 +242,7 @@ class Blas(NamedTuple):
 # ---------------------------------------------------------------------------------------
 # NumPy's BLAS
 
-_GEMM: dict | None = None
+_GEMM: dict[str, Any] | None = None
 
 
 def _blas_candidates() -> list[str]:
@@ -259,7 +264,7 @@ def _blas_candidates() -> list[str]:
     return found
 
 
-def gemm_functions() -> dict | None:
+def gemm_functions() -> dict[str, Any] | None:
     """Where NumPy's own ``cblas_sgemm``/``cblas_dgemm`` are, or None if they cannot be found
     (the engine then declines). ``{"float32": address, "float64": address, "ilp64": bool, ...}``:
     the kernels receive plain addresses, so that their compiled code can be cached."""
@@ -286,10 +291,11 @@ def gemm_functions() -> dict | None:
 
 
 @intrinsic
-def _call_c(typingctx, address, args):
+def _call_c(typingctx: Any, address: Any, args: Any) -> tuple[Any, Callable[..., Any]]:
     """Call the C function at ``address`` (an integer) with the values of the tuple ``args``,
-    typed as they are typed here; it returns nothing."""
-    def codegen(context, builder, signature, llargs):
+    typed as they are typed here; it returns nothing. (It types and generates code for
+    numba: its arguments are numba's typing context and types, and LLVM's builder.)"""
+    def codegen(context: Any, builder: Any, signature: Any, llargs: Any) -> Any:
         arg_types = signature.args[1].types
         values = [builder.extract_value(llargs[1], i) for i in range(len(arg_types))]
         fnty = ir.FunctionType(ir.VoidType(), [context.get_value_type(t) for t in arg_types])
@@ -301,23 +307,25 @@ def _call_c(typingctx, address, args):
 # ---------------------------------------------------------------------------------------
 # The pieces of one step (each mirrors one line of layers.py / activations.py / losses.py)
 
-def _cast(like, value):
+def _cast(like: np.ndarray, value: float) -> float:
     """``value`` in ``like``'s dtype (as NumPy casts a Python scalar against an array)."""
     return like.dtype.type(value)
 
 
 @overload(_cast, jit_options={"error_model": "numpy"})
-def _cast_compiled(like, value):
-    # in compiled code: a cast to the array's dtype, decided when compiling (no array made)
+def _cast_compiled(like: Any, value: Any) -> Callable[[Any, Any], Any]:
+    # in compiled code: a cast to the array's dtype, decided when compiling (no array made;
+    # ``like`` and ``value`` are numba's types of the arguments). numba requires the two
+    # signatures to be equal, annotations included: both say Any.
     dtype = like.dtype
 
-    def cast(like, value):
+    def cast(like: Any, value: Any) -> Any:
         return dtype(value)
     return cast
 
 
 @njit(cache=True, error_model="numpy")
-def _block_sum(a, lo, n, zero):
+def _block_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
     """pairwise_sum for n <= 128: one block, eight accumulators (or a plain loop below 8)."""
     if n < 8:
         res = zero
@@ -346,13 +354,13 @@ def _block_sum(a, lo, n, zero):
 
 
 @njit(cache=True, error_model="numpy")
-def _half(n):
+def _half(n: int) -> int:
     n2 = n // 2
     return n2 - n2 % 8
 
 
 @njit(cache=True, error_model="numpy")
-def pairwise_sum(a, lo, n, zero):
+def pairwise_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
     """sum(a[lo:lo + n]) in a's dtype, in exactly the order NumPy's ``add.reduce`` adds a
     contiguous run (numpy/_core/src/umath/loops_utils.h.src, ``pairwise_sum``): blocks of
     at most 128, halved recursively above that, left half + right half. The recursion
@@ -393,7 +401,7 @@ def pairwise_sum(a, lo, n, zero):
 
 
 @njit(cache=True, error_model="numpy")
-def _column_sum(M, c, zero, times=None):
+def _column_sum(M: np.ndarray, c: int, zero: float, times: np.ndarray | None = None) -> float:
     """sum_i M[i, c] (times[i, c]), in the order NumPy's ``sum(axis=0)`` adds an (n, m) C array:
     row after row when m > 1, but pairwise (the axis is then contiguous) when m == 1."""
     n, m = M.shape
@@ -406,7 +414,7 @@ def _column_sum(M, c, zero, times=None):
 
 
 @njit(cache=True, error_model="numpy")
-def _rows_sum(terms, zero):
+def _rows_sum(terms: np.ndarray, zero: float) -> float:
     """terms[0, 0] + terms[1, 0] + ..., one after the other."""
     s = zero
     for i in range(terms.shape[0]):
@@ -415,7 +423,8 @@ def _rows_sum(terms, zero):
 
 
 @njit(cache=True, error_model="numpy")
-def gemm(f, ilp64, transa, transb, M, N, K, A, lda, B, ldb, C, ldc, alpha=1.0, beta=0.0):
+def gemm(f: int, ilp64: bool, transa: int, transb: int, M: int, N: int, K: int, A: np.ndarray, lda: int,
+         B: np.ndarray, ldb: int, C: np.ndarray, ldc: int, alpha: float = 1.0, beta: float = 0.0) -> None:
     """C = alpha op(A) op(B) + beta C for C-ordered buffers, by the cblas_?gemm at address
     ``f``; with alpha = 1, beta = 0 it is the call ``np.matmul`` makes (RowMajor, the same
     transposes and leading dimensions)."""
@@ -430,7 +439,8 @@ def gemm(f, ilp64, transa, transb, M, N, K, A, lda, B, ldb, C, ldc, alpha=1.0, b
 
 
 @njit(cache=True, error_model="numpy")
-def gemv(f, ilp64, order, trans, M, N, A, lda, x, y):
+def gemv(f: int, ilp64: bool, order: int, trans: int, M: int, N: int, A: np.ndarray, lda: int, x: np.ndarray,
+         y: np.ndarray) -> None:
     """y = op(A) x by the cblas_?gemv at address ``f`` (unit strides): the call ``np.matmul``
     makes instead of gemm when the batch is one example."""
     one, zero = _cast(y, 1.0), _cast(y, 0.0)
@@ -447,7 +457,7 @@ def gemv(f, ilp64, order, trans, M, N, A, lda, x, y):
 # The pieces of one step (each the compiled form of one line of layers.py)
 
 @njit(cache=True, error_model="numpy")
-def bias_activation(code, p, Z, b, A, one):
+def bias_activation(code: int, p: float, Z: np.ndarray, b: np.ndarray, A: np.ndarray, one: float) -> None:
     """Z += b (per row), then A = sigma(Z): the rest of z = W a + b and a = sigma(z).
 
     Z, A: (n, m). ``p`` (the activation's parameter) and ``one`` are in Z's dtype.
@@ -480,7 +490,7 @@ def bias_activation(code, p, Z, b, A, one):
 
 
 @njit(cache=True, error_model="numpy")
-def delta(code, p, dA, Z, A, D, one):
+def delta(code: int, p: float, dA: np.ndarray, Z: np.ndarray, A: np.ndarray, D: np.ndarray, one: float) -> None:
     """delta = dA (.) sigma'(z) (BP1/BP2); softmax: its Jacobian-transpose product. D may be dA."""
     n, m = Z.shape
     if code == SOFTMAX:                 # a (.) (dA - sum_k dA_k a_k)
@@ -502,7 +512,9 @@ def delta(code, p, dA, Z, A, D, one):
 
 
 @njit(cache=True, error_model="numpy")
-def output_error(loss, fused, act, p, Z, A, Y, D, cx, one, tiny, classify, m=0, w=None):
+def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: np.ndarray, Y: np.ndarray,
+                 D: np.ndarray, cx: np.ndarray, one: float, tiny: float, classify: bool, m: float = 0,
+                 w: np.ndarray | None = None) -> int:
     """BP1: delta^L into D (with the batch's 1/m) and C_x of each example into cx.
 
     A, Z, D: (n, b) columns; Y: (b, n) rows; ``m`` the whole batch's size (default b).
@@ -550,7 +562,8 @@ def output_error(loss, fused, act, p, Z, A, Y, D, cx, one, tiny, classify, m=0, 
 
 
 @njit(cache=True, error_model="numpy")
-def apply_update(kind, p, g, s1, s2, h, k0, k1, wd):
+def apply_update(kind: int, p: np.ndarray, g: np.ndarray, s1: np.ndarray, s2: np.ndarray, h: Hyper, k0: float,
+                 k1: float, wd: float) -> None:
     """The optimizer's update of one parameter array, in place: its declared
     scalar_update for each entry. (Loops from 0 over views: LLVM vectorizes them.)"""
     k = 0
@@ -562,7 +575,7 @@ def apply_update(kind, p, g, s1, s2, h, k0, k1, wd):
 
 
 @njit(cache=True, error_model="numpy")
-def _prepare(opt, like):
+def _prepare(opt: Opt, like: np.ndarray) -> tuple[float, float]:
     """Advance the step count; the optimizer's per-step factors, in ``like``'s dtype."""
     opt.t[0] += 1.0
     k0, k1 = 0.0, 0.0
@@ -589,7 +602,7 @@ class _Work(NamedTuple):
 
 
 @njit(cache=True, error_model="numpy")
-def _work(P, sizes, size):
+def _work(P: np.ndarray, sizes: np.ndarray, size: int) -> _Work:
     L = sizes.shape[0] - 1
     units = 0
     widest = 0
@@ -602,7 +615,8 @@ def _work(P, sizes, size):
 
 
 @njit(cache=True, error_model="numpy")
-def _step(b, j, arch, flat, opt, blas, work, interleave):
+def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work: _Work,
+          interleave: bool) -> tuple[float, int]:
     """Batch j of the run (see Batches): feed forward, BP1 and the cost; if it is finite,
     BP2-BP4 into G, each layer's update as soon as BP2 has used its W (``interleave``),
     or no update at all (the optimizer then runs in :func:`update`). Returns (the
@@ -610,7 +624,8 @@ def _step(b, j, arch, flat, opt, blas, work, interleave):
     X, Y, P, G = b.X, b.Y, flat.P, flat.G
     sizes, acts, params = arch.sizes, arch.acts, arch.params
     L = sizes.shape[0] - 1
-    n = X.shape[0]
+    held = X.shape[0]
+    n = held if b.n < 0 else b.n
     n_in, n_out = sizes[0], sizes[L]
     nb = -(-n // b.size)
     e, kb = (b.start + j) // nb, (b.start + j) % nb
@@ -621,21 +636,23 @@ def _step(b, j, arch, flat, opt, blas, work, interleave):
     tiny = arch.tiny
     s = kb * b.size
     mbatch = min(b.size, n - s)
-    lo = mbatch * b.part // b.parts
-    mb = mbatch * (b.part + 1) // b.parts - lo
-    if mb == 0:                         # this part of a short batch holds no example
+    Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, wbuf = work
+    mb = 0                              # X[idx], Y[idx] of this part (plain loops: faster than slice copies)
+    for r in range(mbatch):
+        x = order[s + r] - b.lo
+        if 0 <= x < held:
+            src, dst = X[x], xbuf[mb * n_in:(mb + 1) * n_in]
+            for i in range(n_in):
+                dst[i] = src[i]
+            src, dst = Y[x], ybuf[mb * n_out:(mb + 1) * n_out]
+            for i in range(n_out):
+                dst[i] = src[i]
+            mb += 1
+    if mb == 0:                         # this part of the batch holds no example
         G[:] = zero
         return 0.0, 0
-    Zbuf, Abuf, Dbuf, dAbuf, xbuf, ybuf, cx, wbuf = work
     Xb = xbuf[:mb * n_in].reshape((mb, n_in))          # X[idx]: rows, C order
     Yb = ybuf[:mb * n_out].reshape((mb, n_out))
-    for r in range(mb):                 # X[idx], Y[idx] (plain loops: faster than slice copies)
-        src, dst = X[order[s + lo + r]], Xb[r]
-        for i in range(n_in):
-            dst[i] = src[i]
-        src, dst = Y[order[s + lo + r]], Yb[r]
-        for i in range(n_out):
-            dst[i] = src[i]
     # feed forward: z = W a_prev + b, a = sigma(z)
     w = 0
     u = 0
@@ -665,8 +682,13 @@ def _step(b, j, arch, flat, opt, blas, work, interleave):
         for r in range(mbatch):
             wbuf[r] = b.w[order[s + r]]
         m = pairwise_sum(wbuf, 0, mbatch, zero)
+        k = 0
+        for r in range(mbatch):         # then the part's own weights, in its order
+            if 0 <= order[s + r] - b.lo < held:
+                wbuf[k] = wbuf[r]
+                k += 1
         right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, m, wbuf[lo:lo + mb])
+                             arch.classify, m, wbuf[:mb])
     else:
         right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
                              arch.classify, mbatch)
@@ -716,7 +738,8 @@ def _step(b, j, arch, flat, opt, blas, work, interleave):
 
 
 @njit(cache=True, error_model="numpy")
-def _update_layer(arch, flat, opt, l, w, n_w, n_b, folded, k0, k1):
+def _update_layer(arch: Arch, flat: Flat, opt: Opt, l: int, w: int, n_w: int, n_b: int, folded: bool, k0: float,
+                  k1: float) -> None:
     """The optimizer's update of layer l's W (unless folded into BP4) and b (if trained)."""
     P, G, S1, S2 = flat
     wb, be = w + n_w, w + n_w + (n_b if arch.train_b[l] else 0)
@@ -727,7 +750,8 @@ def _update_layer(arch, flat, opt, l, w, n_w, n_b, folded, k0, k1):
 
 
 @njit(cache=True, error_model="numpy")
-def train(batches, arch, flat, opt, blas, costs, correct):
+def train(batches: Batches, arch: Arch, flat: Flat, opt: Opt, blas: Blas, costs: np.ndarray,
+          correct: np.ndarray) -> tuple[int, float]:
     """The batches of ``batches``, one step each (forward, backprop, update), stopping at
     the first whose cost is not finite (its update is not applied); the one entry point
     of a run without a communicator.
@@ -746,14 +770,14 @@ def train(batches, arch, flat, opt, blas, costs, correct):
 
 
 @njit(cache=True, error_model="numpy")
-def gradients(batches, j, arch, flat, opt, blas):
+def gradients(batches: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas) -> tuple[float, int]:
     """Batch j of the run up to BP3/BP4: the gradients of this part into G, no update.
     Returns (this part's sum of C_x, examples classified right)."""
     return _step(batches, j, arch, flat, opt, blas, _work(flat.P, arch.sizes, batches.size), False)
 
 
 @njit(cache=True, error_model="numpy")
-def update(arch, flat, opt):
+def update(arch: Arch, flat: Flat, opt: Opt) -> None:
     """The optimizer's step on every layer from G (after the gradients were added up)."""
     k0, k1 = _prepare(opt, flat.P)
     sizes = arch.sizes

@@ -10,13 +10,15 @@ a notebook shows them, and nothing here knows the network's class.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 #: Rows drawn per layer; a wider layer shows its first and last units around a gap (⋮).
 MAX_DRAWN = 8
 
 
-def network_html(net) -> str:
+def network_html(net: Any) -> str:
     """An HTML fragment: the network ``net`` drawn (SVG), and its summary as a table.
+    (``net`` is a Network, taken by its attributes: this floor is below the network's.)
 
     The drawing has one column per layer of units, input first: each column says how
     many units it has and the activation its layer applies; edges join the units drawn.

@@ -57,8 +57,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,6 +70,11 @@ from ._format import (FORMAT, check_header, library_version, network_arrays, net
 from .errors import DataError, DeltapropTypeError, ValidationError
 from .layers import Dense
 from .network import Network
+from .activations import Activation, LeakyReLU
+from .losses import Loss
+
+if TYPE_CHECKING:
+    from onnx import GraphProto, ModelProto, NodeProto, TensorProto
 
 _HINT = 'ONNX export and import need the onnx package, an optional extra: pip install "deltaprop[onnx]"'
 #: The opset written unless another is asked for.
@@ -89,7 +96,7 @@ _ACTIVATION_OPS = {"Sigmoid": "sigmoid", "Relu": "relu", "Tanh": "tanh", "Softma
 _LABEL_OPS = {"ArgMax", "Greater", "Cast", "Squeeze"}
 
 
-def _onnx():
+def _onnx() -> tuple[ModuleType, ModuleType, ModuleType]:
     try:
         import onnx
         from onnx import helper, numpy_helper
@@ -119,7 +126,7 @@ def output_names(net: Network, *, labels: bool = False) -> list[str]:
 # -- export -------------------------------------------------------------------------------
 
 def export_onnx(net: Network, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, labels: bool = False,
-                metadata: Mapping | None = None) -> Path:
+                metadata: Mapping[str, Any] | None = None) -> Path:
     """Write ``net`` to ``path`` as an ONNX model (atomically); returns the path.
 
     Args:
@@ -150,7 +157,7 @@ def export_onnx(net: Network, path: str | os.PathLike, *, opset: int = DEFAULT_O
 
 
 def onnx_model(net: Network, *, opset: int = DEFAULT_OPSET, labels: bool = False,
-               metadata: Mapping | None = None):
+               metadata: Mapping[str, Any] | None = None) -> ModelProto:
     """The ``onnx.ModelProto`` :func:`export_onnx` writes (checked, not written)."""
     onnx, helper, numpy_helper = _onnx()
     if not isinstance(net, Network):
@@ -180,7 +187,8 @@ def onnx_model(net: Network, *, opset: int = DEFAULT_OPSET, labels: bool = False
     arrays = network_arrays(net)         # and NaN or infinite weights
     elem = onnx.TensorProto.DOUBLE if net.dtype == np.float64 else onnx.TensorProto.FLOAT
 
-    nodes, inits = [], []
+    nodes: list[NodeProto] = []
+    inits: list[TensorProto] = []
     current, last = INPUT, len(net.layers)
     main = "logits" if net.loss_fn.from_logits else "output"
     for l, layer in enumerate(net.layers, start=1):
@@ -224,18 +232,21 @@ def onnx_model(net: Network, *, opset: int = DEFAULT_OPSET, labels: bool = False
     return model
 
 
-def _activation_nodes(act, dtype, l, z, out, nodes, inits, helper, numpy_helper) -> None:
+def _activation_nodes(act: Activation, dtype: np.dtype, l: int, z: str, out: str, nodes: list[NodeProto],
+                      inits: list[TensorProto], helper: ModuleType, numpy_helper: ModuleType) -> None:
     name = act.name
     if name == "leaky_relu":
-        if dtype == np.float32 or float(np.float32(act.alpha)) == act.alpha:
+        assert isinstance(act, LeakyReLU)      # the registered one: network_header checked it
+        alpha = act.alpha
+        if dtype == np.float32 or float(np.float32(alpha)) == alpha:
             # float32 networks compute with float32(alpha) too: the 32-bit attribute is exact
-            nodes.append(helper.make_node("LeakyRelu", [z], [out], name=f"layer{l}/LeakyRelu", alpha=act.alpha))
+            nodes.append(helper.make_node("LeakyRelu", [z], [out], name=f"layer{l}/LeakyRelu", alpha=alpha))
         else:
             # LeakyRelu's alpha attribute is a 32-bit float (0.01 would become 0.0099999998).
             # The layer's own np.where(z > 0, z, alpha z), with alpha in the network's dtype
             # (PRelu takes it as a tensor too, but onnxruntime has no float64 PRelu at most opsets)
             inits += [numpy_helper.from_array(np.array(0, dtype=dtype), f"zero{l}"),
-                      numpy_helper.from_array(np.array(act.alpha, dtype=dtype), f"alpha{l}")]
+                      numpy_helper.from_array(np.array(alpha, dtype=dtype), f"alpha{l}")]
             nodes += [helper.make_node("Greater", [z, f"zero{l}"], [f"positive{l}"], name=f"layer{l}/Greater"),
                       helper.make_node("Mul", [z, f"alpha{l}"], [f"scaled{l}"], name=f"layer{l}/Mul"),
                       helper.make_node("Where", [f"positive{l}", z, f"scaled{l}"], [out], name=f"layer{l}/Where")]
@@ -245,7 +256,8 @@ def _activation_nodes(act, dtype, l, z, out, nodes, inits, helper, numpy_helper)
         nodes.append(helper.make_node(_OPS[name], [z], [out], name=f"layer{l}/{_OPS[name]}"))
 
 
-def _label_nodes(net, outputs, nodes, inits, onnx, helper, numpy_helper) -> None:
+def _label_nodes(net: Network, outputs: str, nodes: list[NodeProto], inits: list[TensorProto],
+                 onnx: ModuleType, helper: ModuleType, numpy_helper: ModuleType) -> None:
     """Network.classes as ONNX: ArgMax over the outputs, or one output above its threshold."""
     if net.n_out >= 2:
         # on the outputs themselves, logits included: the decision predict_classes takes
@@ -263,7 +275,7 @@ def _label_nodes(net, outputs, nodes, inits, onnx, helper, numpy_helper) -> None
 
 # -- import -------------------------------------------------------------------------------
 
-def from_onnx(path: str | os.PathLike, *, loss=None) -> Network:
+def from_onnx(path: str | os.PathLike, *, loss: str | Loss | dict[str, Any] | None = None) -> Network:
     """The network an ONNX model at ``path`` holds.
 
     Reads two kinds of graph, a single chain from one input ``(batch, n_in)``:
@@ -325,7 +337,7 @@ def from_onnx(path: str | os.PathLike, *, loss=None) -> Network:
     return net
 
 
-def _header(model, path) -> dict | None:
+def _header(model: ModelProto, path: Path) -> dict[str, Any] | None:
     props = {p.key: p.value for p in model.metadata_props}
     if METADATA_KEY not in props:
         return None
@@ -343,9 +355,10 @@ def _header(model, path) -> dict | None:
     return header
 
 
-def _read_chain(graph, onnx, numpy_helper, where):
+def _read_chain(graph: GraphProto, onnx: ModuleType, numpy_helper: ModuleType,
+                where: str) -> tuple[list[tuple[np.ndarray, np.ndarray, dict[str, Any]]], np.dtype]:
     """``([(W (n_out, n_in), b (n_out,), activation config), ...], dtype)`` of a chain graph."""
-    consts = {}
+    consts: dict[str, np.ndarray] = {}
     for init in graph.initializer:
         if init.data_location == onnx.TensorProto.EXTERNAL:
             raise DataError(f"{where}: its initializer {init.name!r} keeps its data in an external file; deltaprop "
@@ -357,7 +370,7 @@ def _read_chain(graph, onnx, numpy_helper, where):
                         "deltaprop network takes one, (batch, n_in).")
     current = inputs[0].name
     chain, label_tensors = {current}, set()
-    layers = []          # [W, b or None, activation config or None] per layer
+    layers: list[list[Any]] = []     # [W, b or None, activation config or None] per layer
     previous = None      # the operator that made `current`
     nodes, skip = list(graph.node), 0
     for i, node in enumerate(nodes):
@@ -432,9 +445,9 @@ def _read_chain(graph, onnx, numpy_helper, where):
         raise DataError(f"{where}: its weights are {sorted(map(str, dtypes))}; deltaprop reads float32 or float64 "
                         "weights, all of one dtype.")
     dtype = next(iter(dtypes))
-    want = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64}.get(
+    input_dtype = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64}.get(
         inputs[0].type.tensor_type.elem_type)
-    if want != dtype:
+    if input_dtype != dtype:
         raise DataError(f"{where}: its input {inputs[0].name!r} is not of the weights' dtype {dtype.name}.")
     dims = inputs[0].type.tensor_type.shape.dim
     n_in = layers[0][0].shape[1]
@@ -446,13 +459,13 @@ def _read_chain(graph, onnx, numpy_helper, where):
             for W, b, act in layers], dtype
 
 
-def _where_leaky_relu(nodes, z, consts) -> float | None:
+def _where_leaky_relu(nodes: Sequence[NodeProto], z: str, consts: Mapping[str, np.ndarray]) -> float | None:
     """alpha, if ``nodes`` are Greater(z, 0), Mul(z, alpha), Where(that, z, this)."""
     if len(nodes) < 3 or [n.op_type for n in nodes] != ["Greater", "Mul", "Where"]:
         return None
     greater, mul, where = nodes
 
-    def scalar(name):
+    def scalar(name: str) -> float | None:
         value = consts.get(name)
         return None if value is None or np.size(value) != 1 else float(np.ravel(value)[0])
 
@@ -466,27 +479,27 @@ def _where_leaky_relu(nodes, z, consts) -> float | None:
     return scalar(others[0])
 
 
-def _const(consts, name, at, what):
+def _const(consts: Mapping[str, np.ndarray], name: str, at: str, what: str) -> np.ndarray:
     if name not in consts:
         raise DataError(f"{at}: {what} {name!r} is not an initializer or a Constant; deltaprop reads fixed weights.")
     return np.asarray(consts[name])
 
 
-def _matrix(consts, name, at, what):
+def _matrix(consts: Mapping[str, np.ndarray], name: str, at: str, what: str) -> np.ndarray:
     W = _const(consts, name, at, what)
     if W.ndim != 2:
         raise DataError(f"{at}: its weights {name!r} have shape {W.shape}; a layer's are a matrix.")
     return W
 
 
-def _bias(consts, name, n_out, at):
+def _bias(consts: Mapping[str, np.ndarray], name: str, n_out: int, at: str) -> np.ndarray:
     b = _const(consts, name, at, "its bias")
     if b.shape not in ((n_out,), (1, n_out)):
         raise DataError(f"{at}: its bias {name!r} has shape {b.shape}; the layer's is ({n_out},).")
     return b.reshape(n_out)
 
 
-def _new_layer(W, b, layers, at):
+def _new_layer(W: np.ndarray, b: np.ndarray | None, layers: list[list[Any]], at: str) -> list[Any]:
     if layers and layers[-1][0].shape[0] != W.shape[1]:
         raise DataError(f"{at} takes {W.shape[1]} inputs, but the layer before gives {layers[-1][0].shape[0]}.")
     if layers and layers[-1][2] is None:
@@ -494,7 +507,8 @@ def _new_layer(W, b, layers, at):
     return [W, b, None]
 
 
-def _activation(op, attrs, node, consts, at) -> dict:
+def _activation(op: str, attrs: Mapping[str, Any], node: NodeProto, consts: Mapping[str, np.ndarray],
+                at: str) -> dict[str, Any]:
     name = _ACTIVATION_OPS[op]
     if op == "LeakyRelu":
         return {"name": name, "alpha": float(attrs.get("alpha", 0.01))}
@@ -508,7 +522,8 @@ def _activation(op, attrs, node, consts, at) -> dict:
     return {"name": name}
 
 
-def _check_matches(spec, layers, dtype, path) -> None:
+def _check_matches(spec: Mapping[str, Any], layers: Sequence[tuple[np.ndarray, np.ndarray, dict[str, Any]]],
+                   dtype: np.dtype, path: Path) -> None:
     """The graph must be the network deltaprop's metadata describes (else it was edited)."""
     graph = [(W.shape[1], W.shape[0], act["name"]) for W, _, act in layers]
     header = [(s["n_in"], s["n_out"], s["activation"]["name"]) for s in spec["layers"]]

@@ -26,11 +26,81 @@ from __future__ import annotations
 import html as _html
 import math
 import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeAlias, cast, overload
 
 import numpy as np
 
 from .errors import ValidationError, did_you_mean
+
+
+# -- what is rendered: a deltaprop.explain.Trace, known by its fields (explain imports this module) --
+
+class LayerRecord(Protocol):
+    """One layer of one step of a trace (:class:`deltaprop.explain.LayerTrace`)."""
+
+    activation: str
+    fixed_bias: bool
+    W: np.ndarray
+    b: np.ndarray
+    A_prev: np.ndarray
+    Z: np.ndarray
+    A: np.ndarray
+    dA: np.ndarray | None
+    prime: np.ndarray
+    D: np.ndarray
+    dW: np.ndarray
+    db: np.ndarray
+    W_new: np.ndarray
+    b_new: np.ndarray
+    Z_new: np.ndarray
+    A_new: np.ndarray
+
+    @property
+    def n_in(self) -> int: ...
+    @property
+    def n_out(self) -> int: ...
+
+
+class StepRecord(Protocol):
+    """One round of a trace (:class:`deltaprop.explain.StepTrace`)."""
+
+    round: int
+    cost: float
+    cost_terms: np.ndarray | None
+    loss_grad: np.ndarray | None
+    cost_after: float
+
+    @property
+    def layers(self) -> Sequence[LayerRecord]: ...
+
+
+class TraceRecord(Protocol):
+    """What :func:`render` draws: a :class:`deltaprop.explain.Trace`."""
+
+    sizes: list[int]
+    loss: str
+    fused: bool
+    dtype: str
+    optimizer: dict[str, Any]
+    X: np.ndarray
+    Y: np.ndarray
+    rounds: dict[int, float]
+    names: dict[str, tuple[int, str, tuple[int, ...]]]
+    printed: dict[str, str]
+    errata: dict[str, str]
+    notes: list[str]
+    source: str
+
+    @property
+    def steps(self) -> Sequence[StepRecord]: ...
+    @property
+    def m(self) -> int: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def plain_sgd(self) -> bool: ...
 
 FORMATS = ("text", "markdown", "latex", "html")
 LEVELS = ("matrix", "neuron")
@@ -46,7 +116,7 @@ def _title(source: str) -> str:
 LINE_WIDTH = 100
 
 
-def check_choice(argument: str, value: object, choices) -> str:
+def check_choice(argument: str, value: object, choices: Collection[str]) -> str:
     """``value`` if it is one of ``choices``, else a clear error with the closest name."""
     if not isinstance(value, str) or value not in choices:
         raise ValidationError(f"The '{argument}' argument must be one of {', '.join(map(repr, choices))}. "
@@ -85,7 +155,9 @@ def agrees(value: float, printed: str) -> bool:
     >>> agrees(0.2910277737, "0.291027774"), agrees(0.2910277737, "0.291027924")
     (True, False)
     """
-    decimals = -Decimal(printed).as_tuple().exponent
+    exponent = Decimal(printed).as_tuple().exponent
+    assert isinstance(exponent, int)        # a printed figure is a finite number
+    decimals = -exponent
     return abs(Decimal(repr(float(value))) - Decimal(printed)) <= Decimal(5) / 10 ** (decimals + 1)
 
 
@@ -103,23 +175,29 @@ def _sub_text(s: str) -> str:
 class Tok:
     """A piece of an equation."""
 
-    def text(self, ctx) -> "Box":
+    def text(self, ctx: Ctx) -> "Box":
         return Box([self.flat(ctx)])
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         raise NotImplementedError
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         raise NotImplementedError
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         raise NotImplementedError
+
+
+#: What an equation is written with: tokens, and numbers and strings that :func:`_tok` makes tokens of.
+TokLike: TypeAlias = "Tok | str | float | np.floating"
+#: One side of an equation: a list or tuple of those, or one of them alone.
+Side: TypeAlias = "TokLike | Sequence[TokLike]"
 
 
 class Sym(Tok):
     """A named quantity: ``base`` with a subscript and a superscript (``w^2_11``, ``net_h1``)."""
 
-    def __init__(self, base: str, sub: str = "", sup: str = "", plus: bool = False):
+    def __init__(self, base: str, sub: str = "", sup: str = "", plus: bool = False) -> None:
         self.base, self.sub, self.sup, self.plus = base, str(sub), str(sup), plus
 
     @property
@@ -137,7 +215,7 @@ class Sym(Tok):
         """w5, x21, w1b run together as the sources write them; E_total, net_h1, w^2_11 take an underscore."""
         return len(base) == 1 and self.sub[:1].isdigit() and not self.sup
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx | None) -> str:
         base = _TEXT_ALIAS.get(self.base, self.base)
         s = base
         if self.sup:
@@ -146,7 +224,7 @@ class Sym(Tok):
             s += self.sub if self._tight(base) else f"_{self.sub}"
         return s + ("⁺" if self.plus else "")
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx | None) -> str:
         base = _GREEK_TEX.get(self.base, self.base)
         s = base if len(self.base) == 1 or self.base in _GREEK_TEX else r"\mathit{" + base + "}"
         sup = self.sup + ("+" if self.plus else "")
@@ -156,7 +234,7 @@ class Sym(Tok):
             s += "^{" + _tex_script(sup) + "}"
         return s
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx | None) -> str:      # (a symbol needs no context: _names passes None)
         s = f"<i>{_html.escape(self.base)}</i>" if len(self.base) == 1 else _html.escape(self.base)
         sup = self.sup + ("+" if self.plus else "")
         if sup:
@@ -175,40 +253,40 @@ def _tex_script(s: str) -> str:
 class Der(Tok):
     """A partial derivative: d num / d den."""
 
-    def __init__(self, num: Tok, den: Tok):
+    def __init__(self, num: Sym, den: Sym) -> None:
         self.num, self.den = num, den
 
     @property
     def key(self) -> str:
         return f"d{self.num.key}/d{self.den.key}"
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         return f"∂{self.num.flat(ctx)}/∂{self.den.flat(ctx)}"
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         return r"\frac{\partial " + self.num.tex(ctx) + r"}{\partial " + self.den.tex(ctx) + "}"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         return f'<span class="frac"><span>∂{self.num.html(ctx)}</span><span>∂{self.den.html(ctx)}</span></span>'
 
 
 class Num(Tok):
     """A number, printed with the context's precision."""
 
-    def __init__(self, value: float):
+    def __init__(self, value: float | np.floating) -> None:
         self.value = float(value)
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         return fmt(self.value, ctx.precision)
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         s = fmt(self.value, ctx.precision)
         if "e" in s:
             mant, exp = s.split("e")
             return mant + r"\times 10^{" + str(int(exp)) + "}"
         return s
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         return fmt(self.value, ctx.precision).replace("-", "−")
 
 
@@ -224,60 +302,60 @@ _OPS = {
 
 
 class Op(Tok):
-    def __init__(self, s: str):
+    def __init__(self, s: str) -> None:
         if s not in _OPS:
             raise KeyError(s)
         self.s = s
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         return self.s
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         return _OPS[self.s][0]
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         return _OPS[self.s][1]
 
 
 class Word(Tok):
     """Words inside an equation ("after 1 round", "fixed")."""
 
-    def __init__(self, s: str):
+    def __init__(self, s: str) -> None:
         self.s = s
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         return self.s
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         return r"\text{ " + _tex_text(self.s) + " }"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         return f"<span class=\"word\">{_html.escape(self.s)}</span>"
 
 
 class Group(Tok):
     """Tokens shown as one (an argument, a numerator, a sum's term)."""
 
-    def __init__(self, toks, paren: bool = False, norm: bool = False):
+    def __init__(self, toks: Iterable[TokLike], paren: bool = False, norm: bool = False) -> None:
         self.toks = [t if isinstance(t, Tok) else _tok(t) for t in toks]
         self.paren, self.norm = paren or norm, norm
         self.delims = ("‖", "‖") if norm else ("(", ")")
 
-    def text(self, ctx) -> "Box":
+    def text(self, ctx: Ctx) -> "Box":
         box = join_text(self.toks, ctx)
         return hcat([Box([self.delims[0]]), box, Box([self.delims[1]])], sep="") if self.paren else box
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         s = join_flat(self.toks, ctx)
         return f"{self.delims[0]}{s}{self.delims[1]}" if self.paren else s
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         s = " ".join(t.tex(ctx) for t in self.toks)
         if self.norm:
             return r"\left\Vert " + s + r"\right\Vert"
         return r"\left(" + s + r"\right)" if self.paren else "{" + s + "}"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         s = join_html(self.toks, ctx)
         return f"{self.delims[0]}{s}{self.delims[1]}" if self.paren else s
 
@@ -285,37 +363,37 @@ class Group(Tok):
 class Call(Tok):
     """f(args): sigma(z), sigma'(z), h(z), log(a)."""
 
-    def __init__(self, name: str, args, prime: bool = False):
+    def __init__(self, name: str, args: Iterable[TokLike], prime: bool = False) -> None:
         self.name, self.args, self.prime = name, Group(args), prime
 
-    def text(self, ctx) -> "Box":
+    def text(self, ctx: Ctx) -> "Box":
         name = _TEXT_ALIAS.get(self.name, self.name) + ("'" if self.prime else "")
         return hcat([Box([name + "("]), self.args.text(ctx), Box([")"])], sep="")
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         return f"{_TEXT_ALIAS.get(self.name, self.name)}{chr(39) if self.prime else ''}({self.args.flat(ctx)})"
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         name = _GREEK_TEX.get(self.name, r"\mathrm{" + self.name + "}" if len(self.name) > 1 else self.name)
         return name + ("'" if self.prime else "") + r"\left(" + " ".join(t.tex(ctx) for t in self.args.toks) + r"\right)"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         name = f"<i>{self.name}</i>" if len(self.name) == 1 else self.name
         return f"{name}{'′' if self.prime else ''}({self.args.html(ctx)})"
 
 
 class Frac(Tok):
-    def __init__(self, num, den):
+    def __init__(self, num: Iterable[TokLike], den: Iterable[TokLike]) -> None:
         self.num, self.den = Group(num), Group(den)
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         return f"{_atom(self.num.flat(ctx))}/{_atom(self.den.flat(ctx))}"
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         return r"\frac{" + " ".join(t.tex(ctx) for t in self.num.toks) + "}{" + \
             " ".join(t.tex(ctx) for t in self.den.toks) + "}"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         return f'<span class="frac"><span>{self.num.html(ctx)}</span><span>{self.den.html(ctx)}</span></span>'
 
 
@@ -335,32 +413,33 @@ def _atom(s: str) -> str:
 
 
 class Pow(Tok):
-    def __init__(self, base, exp):
+    def __init__(self, base: TokLike, exp: Iterable[TokLike]) -> None:
         self.base, self.exp = _tok(base), Group(exp)
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         e = self.exp.flat(ctx)
         return f"{self.base.flat(ctx)}^({e})"
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         return self.base.tex(ctx) + "^{" + " ".join(t.tex(ctx) for t in self.exp.toks) + "}"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         return f"{self.base.html(ctx)}<sup>{self.exp.html(ctx)}</sup>"
 
 
 class Mat(Tok):
     """A matrix (or column / row vector) of numbers, cut to ``ctx.max_units`` rows and columns."""
 
-    def __init__(self, array):
+    def __init__(self, array: Any) -> None:
         a = np.asarray(array, dtype=float)
         self.a = a.reshape(-1, 1) if a.ndim == 1 else a
 
-    def _cells(self, ctx, fmt_one):
+    def _cells(self, ctx: Ctx, fmt_one: Callable[[float], str]) -> list[list[Any]]:
+        """Rows of formatted cells ("…" where columns are cut); a cut row is all None."""
         rows, cols = self.a.shape
         ri = _kept(rows, ctx.max_units)
         ci = _kept(cols, ctx.max_units)
-        out = []
+        out: list[list[Any]] = []
         for i in ri:
             if i is None:
                 out.append([None] * len(ci))
@@ -368,7 +447,7 @@ class Mat(Tok):
             out.append([("…" if j is None else fmt_one(self.a[i, j])) for j in ci])
         return out
 
-    def text(self, ctx) -> "Box":
+    def text(self, ctx: Ctx) -> "Box":
         cells = self._cells(ctx, lambda v: fmt(v, ctx.precision))
         ncol = len(cells[0])
         widths = [max(len(r[j]) if r[j] is not None else 1 for r in cells) for j in range(ncol)]
@@ -386,11 +465,11 @@ class Mat(Tok):
             out.append(f"{left}{line}{right}")
         return Box(out)
 
-    def flat(self, ctx) -> str:
+    def flat(self, ctx: Ctx) -> str:
         cells = self._cells(ctx, lambda v: fmt(v, ctx.precision))
         return "[" + "; ".join("⋮" if r[0] is None else " ".join(r) for r in cells) + "]"
 
-    def tex(self, ctx) -> str:
+    def tex(self, ctx: Ctx) -> str:
         cells = self._cells(ctx, lambda v: Num(v).tex(ctx))
         rows = []
         for r in cells:
@@ -400,21 +479,21 @@ class Mat(Tok):
                 rows.append(" & ".join(r"\cdots" if c == "…" else c for c in r))
         return r"\begin{pmatrix} " + r" \\ ".join(rows) + r" \end{pmatrix}"
 
-    def html(self, ctx) -> str:
+    def html(self, ctx: Ctx) -> str:
         cells = self._cells(ctx, lambda v: fmt(v, ctx.precision).replace("-", "−"))
         body = "".join("<tr>" + "".join(f"<td>{'⋮' if c is None else c}</td>" for c in r) + "</tr>" for r in cells)
         # the span draws the brackets (its ::before and ::after, as tall as the table): see _CSS
         return f'<span class="mat"><table><tbody>{body}</tbody></table></span>'
 
 
-def _kept(n: int, limit: int) -> list:
+def _kept(n: int, limit: int) -> list[int | None]:
     """Indices shown of n (None marks the cut): the first limit - 1 and the last."""
     if n <= limit:
         return list(range(n))
     return list(range(limit - 1)) + [None, n - 1]
 
 
-def _tok(t) -> Tok:
+def _tok(t: TokLike) -> Tok:
     if isinstance(t, Tok):
         return t
     if isinstance(t, (int, float, np.floating)):
@@ -429,13 +508,13 @@ def _tok(t) -> Tok:
 class Box:
     """Lines of text with a middle line, so matrices and scalars line up side by side."""
 
-    def __init__(self, lines):
+    def __init__(self, lines: Iterable[str]) -> None:
         self.lines = list(lines)
         self.width = max((len(s) for s in self.lines), default=0)
         self.mid = (len(self.lines) - 1) // 2
 
 
-def hcat(boxes, sep=" ") -> Box:
+def hcat(boxes: Sequence[Box], sep: str | Sequence[str] = " ") -> Box:
     """Boxes side by side, middle lines level; ``sep`` is one string or one per gap."""
     if not boxes:
         return Box([""])
@@ -456,7 +535,7 @@ _TIGHT_BEFORE = {")", "²", "ᵀ", ","}
 _TIGHT_AFTER = {"(", "½"}
 
 
-def _gaps(toks) -> list[str]:
+def _gaps(toks: Sequence[Tok]) -> list[str]:
     """The space between neighbours: none around brackets, after ½ or a leading minus, before ² and ᵀ,
     and between a symbol and the bracket it multiplies (out(1 - out))."""
     gaps = []
@@ -469,16 +548,16 @@ def _gaps(toks) -> list[str]:
     return gaps
 
 
-def join_text(toks, ctx) -> Box:
+def join_text(toks: Sequence[Tok], ctx: Ctx) -> Box:
     return hcat([t.text(ctx) for t in toks], sep=_gaps(toks)) if toks else Box([""])
 
 
-def join_flat(toks, ctx) -> str:
+def join_flat(toks: Sequence[Tok], ctx: Ctx) -> str:
     gaps = _gaps(toks)
     return "".join((gaps[n - 1] if n else "") + t.flat(ctx) for n, t in enumerate(toks))
 
 
-def join_html(toks, ctx) -> str:
+def join_html(toks: Sequence[Tok], ctx: Ctx) -> str:
     """As join_flat: the text's spacing, so that HTML reads (y − a)², not ( y − a ) ²."""
     gaps = _gaps(toks)
     return "".join((gaps[n - 1] if n else "") + t.html(ctx) for n, t in enumerate(toks))
@@ -489,44 +568,50 @@ def join_html(toks, ctx) -> str:
 class Eq:
     """lhs = side = side ...; ``key`` names the result (for the source's figures), ``note`` is shown after."""
 
-    def __init__(self, *sides, key: str | None = None, value: float | None = None, note: str | None = None):
-        self.sides = [[_tok(t) for t in (side if isinstance(side, (list, tuple)) else [side])] for side in sides]
+    def __init__(self, *sides: Side, key: str | None = None, value: float | None = None,
+                 note: str | None = None) -> None:
+        self.sides = [[_tok(t) for t in (side if isinstance(side, (list, tuple)) else [cast(TokLike, side)])]
+                      for side in sides]      # (cast: anything but a list or a tuple is one token, a str too)
         self.key, self.value, self.note = key, value, note
 
 
 class Title:
-    def __init__(self, text):
+    def __init__(self, text: str) -> None:
         self.text = text
 
 
 class Section:
-    def __init__(self, text, level: int = 2):
+    def __init__(self, text: str, level: int = 2) -> None:
         self.text, self.level = text, level
 
 
 class Para:
     """Text with symbols in it: a list of str and tokens."""
 
-    def __init__(self, *parts, kind: str = ""):
+    def __init__(self, *parts: str | Tok, kind: str = "") -> None:
         self.parts = list(parts)
         self.kind = kind      # "note" for what was left out or what the source gets wrong
 
 
 class Table:
-    def __init__(self, header, rows):
+    def __init__(self, header: list[str], rows: list[list[str | Tok]]) -> None:
         self.header, self.rows = header, rows
 
 
 class Drawing:
     """The network before and after the update (HTML only)."""
 
-    def __init__(self, step):
+    def __init__(self, step: StepRecord) -> None:
         self.step = step
 
 
 class Ctx:
-    def __init__(self, precision: int, max_units: int):
+    def __init__(self, precision: int, max_units: int) -> None:
         self.precision, self.max_units = precision, max_units
+
+
+#: The blocks of a document, as _Builder makes them and the formats write them.
+Block: TypeAlias = "Title | Section | Para | Eq | Table | Drawing"
 
 
 # -- notations ----------------------------------------------------------------------------
@@ -543,7 +628,7 @@ class Notation:
     act = "σ"
     cost_base = ("C", "")
 
-    def __init__(self, trace):
+    def __init__(self, trace: TraceRecord) -> None:
         self.trace = trace
         self.L = len(trace.sizes) - 1
         # A worked example's names (w5, w1b) are its own notation's; names a user gave apply in every one.
@@ -561,7 +646,7 @@ class Notation:
     def y(self, j: int | None = None) -> Sym:
         return Sym("y", "" if j is None else _idx(j + 1))
 
-    def named(self, layer, kind, index, fallback: Sym) -> Sym:
+    def named(self, layer: int, kind: str, index: tuple[int, ...], fallback: Sym) -> Sym:
         name = self.source_names.get((layer, kind, tuple(index)))
         if name is None:
             return fallback
@@ -571,8 +656,31 @@ class Notation:
     def delta(self, i: int, j: int | None = None) -> Tok:
         return Der(self.cost, self.z(i, j))
 
-    def grad_quadratic(self, a: Tok, y: Tok):
+    def grad_quadratic(self, a: Tok, y: Tok) -> list[TokLike]:
         return [a, "−", y]
+
+    # The symbols, each notation's own: a^l, z^l, W^l, w^l_jk, b^l, b^l_j (of Dense layer i,
+    # unit j, input k; i = -1 is the input) and grad_a C.
+    def a(self, i: int, j: int | None = None) -> Sym:
+        raise NotImplementedError
+
+    def z(self, i: int, j: int | None = None) -> Sym:
+        raise NotImplementedError
+
+    def W(self, i: int, plus: bool = False) -> Sym:
+        raise NotImplementedError
+
+    def w(self, i: int, j: int, k: int, plus: bool = False) -> Sym:
+        raise NotImplementedError
+
+    def B(self, i: int, plus: bool = False) -> Sym:
+        raise NotImplementedError
+
+    def bias(self, i: int, j: int, plus: bool = False) -> Sym:
+        raise NotImplementedError
+
+    def grad_a(self) -> Tok:
+        raise NotImplementedError
 
     def layer_title(self, i: int) -> str:
         n = self.trace.sizes[i + 1]
@@ -583,7 +691,7 @@ class Notation:
         return str(i + 1)
 
 
-def _idx(*ns) -> str:
+def _idx(*ns: int) -> str:
     """Subscripts 1 and 2 as "12", but 1 and 12 as "1,12" (unambiguous)."""
     return ("," if any(n > 9 for n in ns) else "").join(str(n) for n in ns)
 
@@ -596,35 +704,35 @@ class Nielsen(Notation):
     def l(self, i: int) -> str:  # noqa: E743
         return str(i + 2)
 
-    def a(self, i, j=None):
+    def a(self, i: int, j: int | None = None) -> Sym:
         return Sym("a", "" if j is None else _idx(j + 1), self.l(i))
 
-    def z(self, i, j=None):
+    def z(self, i: int, j: int | None = None) -> Sym:
         return Sym("z", "" if j is None else _idx(j + 1), self.l(i))
 
-    def W(self, i, plus=False):
+    def W(self, i: int, plus: bool = False) -> Sym:
         return Sym("w", "", self.l(i), plus=plus)
 
-    def w(self, i, j, k, plus=False):
+    def w(self, i: int, j: int, k: int, plus: bool = False) -> Sym:
         s = self.named(i, "W", (j, k), Sym("w", _idx(j + 1, k + 1), self.l(i)))
         s.plus = plus
         return s
 
-    def B(self, i, plus=False):
+    def B(self, i: int, plus: bool = False) -> Sym:
         return Sym("b", "", self.l(i), plus=plus)
 
-    def bias(self, i, j, plus=False):
+    def bias(self, i: int, j: int, plus: bool = False) -> Sym:
         s = self.named(i, "b", (j,), Sym("b", _idx(j + 1), self.l(i)))
         s.plus = plus
         return s
 
-    def delta(self, i, j=None):
+    def delta(self, i: int, j: int | None = None) -> Tok:
         return Sym("δ", "" if j is None else _idx(j + 1), self.l(i))
 
-    def grad_a(self):
+    def grad_a(self) -> Tok:
         return Group([Sym("∇", "a"), self.cost])
 
-    def layer_number(self, i):
+    def layer_number(self, i: int) -> str:
         return f"l = {self.l(i)}"
 
 
@@ -641,42 +749,42 @@ class Kaist(Notation):
     def m(self, i: int) -> int:
         return i + 1
 
-    def a(self, i, j=None):
+    def a(self, i: int, j: int | None = None) -> Sym:
         if i == self.L - 1 and self.trace.sizes[-1] == 1:
             return Sym("ŷ")
         if i == self.L - 1:
             return Sym("ŷ", "" if j is None else _idx(j + 1))
         return Sym("x", str(i + 2) if j is None else _idx(i + 2, j + 1))
 
-    def z(self, i, j=None):
+    def z(self, i: int, j: int | None = None) -> Sym:
         return Sym("z", str(self.m(i)) if j is None else _idx(self.m(i), j + 1))
 
-    def W(self, i, plus=False):
+    def W(self, i: int, plus: bool = False) -> Sym:
         return Sym("W", str(self.m(i)), plus=plus)
 
-    def w(self, i, j, k, plus=False):
+    def w(self, i: int, j: int, k: int, plus: bool = False) -> Sym:
         s = self.named(i, "W", (j, k), Sym("w", _idx(j + 1, k + 1), f"({self.m(i)})"))
         s.plus = plus
         return s
 
-    def B(self, i, plus=False):
+    def B(self, i: int, plus: bool = False) -> Sym:
         return Sym("B", str(self.m(i)), plus=plus)
 
-    def bias(self, i, j, plus=False):
+    def bias(self, i: int, j: int, plus: bool = False) -> Sym:
         s = self.named(i, "b", (j,), Sym("w", f"{j + 1}b", f"({self.m(i)})"))
         s.plus = plus
         return s
 
-    def grad_a(self):
+    def grad_a(self) -> Tok:
         return Der(self.cost, self.a(self.L - 1))
 
-    def layer_number(self, i):
+    def layer_number(self, i: int) -> str:
         return f"m = {self.m(i)} (W_{self.m(i)}: layer {self.m(i)} to {self.m(i) + 1})"
 
-    def input_sym(self, k=None):
+    def input_sym(self, k: int | None = None) -> Sym:
         return Sym("x", "1" if k is None else _idx(1, k + 1))
 
-    def y(self, j=None):
+    def y(self, j: int | None = None) -> Sym:
         return Sym("y", "" if j is None or self.trace.sizes[-1] == 1 else _idx(j + 1))
 
 
@@ -694,41 +802,41 @@ class Mazur(Notation):
             return "o"
         return "h" if self.L == 2 else f"h{i + 1}_"
 
-    def unit(self, i, j) -> str:
+    def unit(self, i: int, j: int) -> str:
         return f"{self.letter(i)}{j + 1}"
 
-    def a(self, i, j=None):
+    def a(self, i: int, j: int | None = None) -> Sym:
         if i == -1:
             return Sym("i", "" if j is None else str(j + 1))
         return Sym("out", self.letter(i).rstrip("_") if j is None else self.unit(i, j))
 
-    def z(self, i, j=None):
+    def z(self, i: int, j: int | None = None) -> Sym:
         return Sym("net", self.letter(i).rstrip("_") if j is None else self.unit(i, j))
 
-    def y(self, j=None):
+    def y(self, j: int | None = None) -> Sym:
         return Sym("target", "o" if j is None else self.unit(self.L - 1, j))
 
-    def cost_term(self, j):
+    def cost_term(self, j: int) -> Sym:
         return Sym("E", self.unit(self.L - 1, j))
 
-    def W(self, i, plus=False):
+    def W(self, i: int, plus: bool = False) -> Sym:
         return Sym("W", self.letter(i).rstrip("_"), plus=plus)
 
-    def w(self, i, j, k, plus=False):
+    def w(self, i: int, j: int, k: int, plus: bool = False) -> Sym:
         offset = sum(self.trace.sizes[n] * self.trace.sizes[n + 1] for n in range(i))
         s = self.named(i, "W", (j, k), Sym("w", str(offset + j * self.trace.sizes[i] + k + 1)))
         s.plus = plus
         return s
 
-    def B(self, i, plus=False):
+    def B(self, i: int, plus: bool = False) -> Sym:
         return Sym("b", self.letter(i).rstrip("_"), plus=plus)
 
-    def shared_bias(self, i) -> bool:
+    def shared_bias(self, i: int) -> bool:
         """The source's one bias per layer: fixed, and the same for every neuron."""
         layer = self.trace.steps[0].layers[i]
         return layer.fixed_bias and bool(np.all(layer.b == layer.b[0]))
 
-    def bias(self, i, j, plus=False):
+    def bias(self, i: int, j: int, plus: bool = False) -> Sym:
         if self.shared_bias(i):
             s = self.named(i, "b", (0,), Sym("b", str(i + 1)))
         else:
@@ -736,29 +844,29 @@ class Mazur(Notation):
         s.plus = plus
         return s
 
-    def delta(self, i, j=None):
+    def delta(self, i: int, j: int | None = None) -> Tok:
         return Sym("δ", self.letter(i).rstrip("_") if j is None else self.unit(i, j))
 
-    def grad_a(self):
+    def grad_a(self) -> Tok:
         return Der(self.cost, self.a(self.L - 1))
 
-    def grad_quadratic(self, a, y):
+    def grad_quadratic(self, a: Tok, y: Tok) -> list[TokLike]:
         return ["−", Group([y, "−", a], paren=True)]
 
-    def layer_number(self, i):
+    def layer_number(self, i: int) -> str:
         return self.letter(i).rstrip("_")
 
-    def layer_title(self, i):
+    def layer_title(self, i: int) -> str:
         n = self.trace.sizes[i + 1]
         kind = "output layer" if i == self.L - 1 else "hidden layer"
         names = ", ".join(self.unit(i, j) for j in range(min(n, 3))) + (", ..." if n > 3 else "")
         return f"{kind} ({names}): {n} {self.trace.steps[0].layers[i].activation} neuron{'s' * (n != 1)}"
 
 
-_NOTATION = {"nielsen": Nielsen, "kaist": Kaist, "mazur": Mazur}
+_NOTATION: dict[str, type[Notation]] = {"nielsen": Nielsen, "kaist": Kaist, "mazur": Mazur}
 
 
-def input_sym(nota: Notation, k=None) -> Sym:
+def input_sym(nota: Notation, k: int | None = None) -> Sym:
     if isinstance(nota, Kaist):
         return nota.input_sym(k)
     if isinstance(nota, Nielsen):
@@ -766,19 +874,18 @@ def input_sym(nota: Notation, k=None) -> Sym:
     return nota.a(-1, k)
 
 
-def A_sym(nota, i, j=None):
+def A_sym(nota: Notation, i: int, j: int | None = None) -> Sym:
     """Activations of layer i; i = -1 is the input."""
     return input_sym(nota, j) if i == -1 else nota.a(i, j)
 
 
 # -- activation and loss formulas, for display ----------------------------------------
 
-def act_formula(name: str, z: Tok, zval: float | None):
+def act_formula(name: str, z: Tok, zval: float | None) -> tuple[Tok | None, Tok | None]:
     """a = sigma(z) written out: symbolic, then with the number (None if not written out)."""
-    neg = None if zval is None else Num(-zval)
     if name == "sigmoid":
         sym = Frac(["1"], ["1", "+", Pow("e", ["−", z])])
-        return sym, (None if zval is None else Frac(["1"], ["1", "+", Pow("e", [neg])]))
+        return sym, (None if zval is None else Frac(["1"], ["1", "+", Pow("e", [Num(-zval)])]))
     if name == "tanh":
         return Call("tanh", [z]), (None if zval is None else Call("tanh", [Num(zval)]))
     if name == "relu":
@@ -788,7 +895,7 @@ def act_formula(name: str, z: Tok, zval: float | None):
     return None, None
 
 
-def prime_formula(name: str, a: Tok, aval: float | None):
+def prime_formula(name: str, a: Tok, aval: float | None) -> tuple[Tok | None, Tok | None]:
     """sigma'(z) written out in terms of a (as the seeds do: out(1 - out))."""
     if name in ("sigmoid", "softmax"):
         return Group([a, Group(["1", "−", a], paren=True)]), \
@@ -801,7 +908,7 @@ def prime_formula(name: str, a: Tok, aval: float | None):
     return None, None
 
 
-def loss_term(loss: str, y: Tok, a: Tok):
+def loss_term(loss: str, y: Tok, a: Tok) -> Tok | None:
     """One output's share of the cost, written out; None for a loss without a formula here."""
     if loss == "quadratic":
         return Group(["½", Group([y, "−", a], paren=True), "²"])
@@ -822,13 +929,13 @@ PRIME_WORDS = {"relu": "1 for positive z, else 0", "leaky_relu": "1 for positive
 class _Builder:
     """Turns a trace into blocks, in one notation, at one level."""
 
-    def __init__(self, trace, nota: Notation, level: str, ctx: Ctx):
+    def __init__(self, trace: TraceRecord, nota: Notation, level: str, ctx: Ctx) -> None:
         self.tr, self.nota, self.level, self.ctx = trace, nota, level, ctx
-        self.doc: list = []
+        self.doc: list[Block] = []
         self.L = nota.L
 
     # helpers
-    def eq(self, *sides, key: str | None = None, note: str | None = None):
+    def eq(self, *sides: Side, key: str | None = None, note: str | None = None) -> None:
         last = sides[-1]
         value = last.value if isinstance(last, Num) else (
             last[0].value if isinstance(last, (list, tuple)) and len(last) == 1 and isinstance(last[0], Num) else None)
@@ -840,7 +947,7 @@ class _Builder:
                 note = extra if note is None else f"{note}; {extra}"
         self.doc.append(Eq(*sides, key=key, value=value, note=note))
 
-    def shown(self, n: int) -> list:
+    def shown(self, n: int) -> list[int | None]:
         return _kept(n, self.ctx.max_units)
 
     def lr(self) -> Sym:
@@ -850,7 +957,7 @@ class _Builder:
         return f"{self.nota.cost.key}_after_{n}"
 
     # the whole document
-    def build(self) -> list:
+    def build(self) -> list[Block]:
         tr, nota = self.tr, self.nota
         st = tr.steps[0]
         how = "one step" if len(tr.steps) == 1 else f"{len(tr.steps)} steps"
@@ -914,7 +1021,7 @@ class _Builder:
         return notes
 
     # -- matrices: BP1-BP4 per layer ---------------------------------------------------
-    def matrix_step(self, st):
+    def matrix_step(self, st: StepRecord) -> None:
         tr, nota, L = self.tr, self.nota, self.L
         m = tr.m
         C = nota.cost
@@ -931,15 +1038,18 @@ class _Builder:
         aL, y = nota.a(L - 1), nota.y()
         self.eq([y], [Mat(tr.Y.T)])
         # vector forms: log and the products act entry by entry, the sum runs over the outputs
-        formula = {"quadratic": ["½", Group([y, "−", aL], norm=True), "²"],
-                   "binary_cross_entropy": ["−", Sym("Σ", "j"), Group([y, Call("log", [aL]), "+",
-                                                                        Group(["1", "−", y], paren=True),
-                                                                        Call("log", [Group(["1", "−", aL])])],
-                                                                       paren=True)],
-                   "cross_entropy": ["−", Sym("Σ", "j"), y, Call("log", [aL])]}.get(tr.loss)
+        formulas: dict[str, list[TokLike]] = {
+            "quadratic": ["½", Group([y, "−", aL], norm=True), "²"],
+            "binary_cross_entropy": ["−", Sym("Σ", "j"), Group([y, Call("log", [aL]), "+",
+                                                                 Group(["1", "−", y], paren=True),
+                                                                 Call("log", [Group(["1", "−", aL])])],
+                                                                paren=True)],
+            "cross_entropy": ["−", Sym("Σ", "j"), y, Call("log", [aL])]}
+        formula = formulas.get(tr.loss)
         if formula is not None and m > 1:
             formula = [Frac(["1"], [Sym("m")]), Sym("Σ", "x")] + formula
-        sides = [[C]] + ([formula] if formula else []) + [[Num(st.cost)]]
+        sides: list[Sequence[TokLike]] = [[C]]
+        sides += ([formula] if formula else []) + [[Num(st.cost)]]
         self.eq(*sides, key=C.key)
         self.doc.append(Section("Backward pass"))
         if m > 1:
@@ -953,16 +1063,20 @@ class _Builder:
             if i == L - 1:
                 Yc = tr.Y.T
                 if tr.fused:
-                    over = [Frac([Group([aL, "−", y], paren=True)], [Sym("m")])] if m > 1 else [aL, "−", y]
-                    self.eq([d], over, [Mat(ly.A), "−", Mat(Yc)] + ([Word(f"divided by {m}")] if m > 1 else []),
+                    over: list[TokLike] = \
+                        [Frac([Group([aL, "−", y], paren=True)], [Sym("m")])] if m > 1 else [aL, "−", y]
+                    difference: list[TokLike] = [Mat(ly.A), "−", Mat(Yc)]
+                    self.eq([d], over, difference + ([Word(f"divided by {m}")] if m > 1 else []),
                             [Mat(ly.D)], key=d.key if isinstance(d, Sym) else None)
                     self.doc.append(Para(f"BP1 with a {ly.activation} output and the {tr.loss} cost: sigma'(z) cancels "
                                          "against grad_a C exactly, so deltaprop forms delta = (a - y)/m directly "
                                          "(fused) instead of the product.", kind="note"))
                 else:
-                    grad = ([Frac([Group([aL, "−", y], paren=True)], [Sym("m")])] if m > 1 else [aL, "−", y]) \
+                    grad: list[TokLike] | None = \
+                        ([Frac([Group([aL, "−", y], paren=True)], [Sym("m")])] if m > 1 else [aL, "−", y]) \
                         if tr.loss == "quadratic" else None
-                    self.eq(*([[nota.grad_a()]] + ([grad] if grad else []) + [[Mat(ly.dA)]]))
+                    grad_sides: list[Sequence[TokLike]] = [[nota.grad_a()]]
+                    self.eq(*(grad_sides + ([grad] if grad else []) + [[Mat(ly.dA)]]))
                     if elementwise:
                         self.eq([sp], [Mat(ly.prime)])
                         self.eq([d], [nota.grad_a(), "⊙", sp], [Mat(ly.dA), "⊙", Mat(ly.prime)], [Mat(ly.D)])
@@ -998,6 +1112,7 @@ class _Builder:
                 if fixed:
                     self.eq([sym(i, plus=True)], [sym(i)], [Mat(P)], note="held fixed: not updated")
                 elif tr.plain_sgd:
+                    assert lr is not None            # plain SGD's config has its lr
                     self.eq([sym(i, plus=True)], [sym(i), "−", self.lr(), Der(C, sym(i))],
                             [Mat(P), "−", Num(lr), Mat(G)], [Mat(Pn)])
                 else:
@@ -1006,7 +1121,7 @@ class _Builder:
         self.eq([C, Word(f"after round {st.round}")], [Num(st.cost_after)], key=self.cost_after_key(st.round))
 
     # -- neurons: each scalar of the chain rule (one example) -------------------------
-    def neuron_step(self, st):
+    def neuron_step(self, st: StepRecord) -> None:
         tr, nota, L = self.tr, self.nota, self.L
         C = nota.cost
         mazur = isinstance(nota, Mazur)
@@ -1017,7 +1132,8 @@ class _Builder:
                 if j is None:
                     self.doc.append(Para("…"))
                     continue
-                sym, num = [], []
+                sym: list[TokLike] = []
+                num: list[TokLike] = []
                 for k in self.shown(ly.n_in):
                     if k is None:
                         sym += ["…", "+"]
@@ -1031,7 +1147,8 @@ class _Builder:
                 self.eq([z], sym, num, [Num(ly.Z[j, 0])], key=z.key)
                 a = nota.a(i, j)
                 f_sym, f_num = act_formula(ly.activation, z, ly.Z[j, 0])
-                sides = [[a]] + ([] if mazur and f_sym is not None else [[Call(nota.act, [z])]])
+                sides: list[Sequence[TokLike]] = [[a]]
+                sides += [] if mazur and f_sym is not None else [[Call(nota.act, [z])]]
                 sides += [[f] for f in (f_sym, f_num) if f is not None] + [[Num(ly.A[j, 0])]]
                 self.eq(*sides, key=a.key)
         self.doc.append(Section("Cost"))
@@ -1041,7 +1158,9 @@ class _Builder:
         lterm = [(j, loss_term(tr.loss, nota.y(j), nota.a(L - 1, j)),
                   loss_term(tr.loss, Num(tr.Y[0, j]), Num(out.A[j, 0]))) for j in shown_out if j is not None]
         if mazur and terms is not None and all(t is not None for _, t, _ in lterm):
+            assert isinstance(nota, Mazur)
             for j, t_sym, t_num in lterm:
+                assert t_sym is not None and t_num is not None    # (one loss: both written out, or neither)
                 e = nota.cost_term(j)
                 self.eq([e], [t_sym], [t_num], [Num(terms[j])], key=e.key)
             self.eq([C], _joined([nota.cost_term(j) if j is not None else Op("…") for j in shown_out], "+"),
@@ -1049,8 +1168,9 @@ class _Builder:
                     [Num(st.cost)], key=C.key)
         elif all(t is not None for _, t, _ in lterm):
             cut = None in shown_out
-            self.eq([C], _joined([t for _, t, _ in lterm] + (["…"] if cut else []), "+"),
-                    _joined([t for _, _, t in lterm] + (["…"] if cut else []), "+"), [Num(st.cost)], key=C.key)
+            self.eq([C], _joined([t for _, t, _ in lterm if t is not None] + (["…"] if cut else []), "+"),
+                    _joined([t for _, _, t in lterm if t is not None] + (["…"] if cut else []), "+"),
+                    [Num(st.cost)], key=C.key)
         else:
             self.eq([C], [Num(st.cost)], key=C.key)
         self.doc.append(Section("Backward pass"))
@@ -1079,7 +1199,7 @@ class _Builder:
         self.doc.append(Section("After the update"))
         self.eq([C, Word(f"after round {st.round}")], [Num(st.cost_after)], key=self.cost_after_key(st.round))
 
-    def fixed_bias_note(self, i, ly, what):
+    def fixed_bias_note(self, i: int, ly: LayerRecord, what: str) -> None:
         nota = self.nota
         if isinstance(nota, Mazur) and nota.shared_bias(i):
             names = [nota.bias(i, 0)]
@@ -1090,16 +1210,17 @@ class _Builder:
                              f"held fixed (fixed_bias): {what} " +
                              ", ".join(fmt(v, self.ctx.precision) for v in values) + "."))
 
-    def update_eq(self, plus, sym, before, grad, after, lr):
+    def update_eq(self, plus: Sym, sym: Sym, before: float, grad: float, after: float, lr: float | None) -> None:
         C = self.nota.cost
         if self.tr.plain_sgd:
+            assert lr is not None                    # plain SGD's config has its lr
             self.eq([plus], [sym, "−", self.lr(), Der(C, sym)], [Num(before), "−", Num(lr), "×", Num(grad)],
                     [Num(after)], key=plus.key)
         else:
             self.eq([plus], [Word(f"{self.tr.optimizer.get('name')} step from"), Num(before)], [Num(after)],
                     key=plus.key)
 
-    def neuron_backward(self, st, i):
+    def neuron_backward(self, st: StepRecord, i: int) -> None:
         tr, nota, L = self.tr, self.nota, self.L
         C = nota.cost
         ly = st.layers[i]
@@ -1111,11 +1232,12 @@ class _Builder:
                 continue
             a, z = nota.a(i, j), nota.z(i, j)
             d = nota.delta(i, j)
-            lhs = [d] if not isinstance(d, Sym) else [d, "=", Der(C, z)]
+            lhs: list[TokLike] = [d] if not isinstance(d, Sym) else [d, "=", Der(C, z)]
             dCda, dadz = Der(C, a), Der(a, z)
             s = ly.prime[j, 0]
             three = False
             if i == L - 1 and tr.fused:
+                assert st.loss_grad is not None      # recorded for a fused output
                 g = st.loss_grad[j, 0]
                 if elementwise:
                     self.scalar_grad(dCda, g, a, j, out=True)
@@ -1129,6 +1251,7 @@ class _Builder:
                             key=_key(d), note="softmax with cross-entropy: the sum over the Jacobian collapses to "
                                               "a - y, formed directly")
             else:
+                assert ly.dA is not None             # what backward received (not fused)
                 g = ly.dA[j, 0]
                 if i == L - 1:
                     self.scalar_grad(dCda, g, a, j, out=True)
@@ -1152,7 +1275,7 @@ class _Builder:
                 dCdw = Der(C, w)
                 if three:
                     self.eq([dCdw], [dCda, "·", dadz, "·", dzdw],
-                            [Num(ly.dA[j, 0]), "×", Num(s), "×", Num(ly.A_prev[k, 0])], [Num(ly.dW[j, k])],
+                            [Num(g), "×", Num(s), "×", Num(ly.A_prev[k, 0])], [Num(ly.dW[j, k])],
                             key=dCdw.key)
                 else:
                     self.eq([dCdw], [Der(C, z), "·", dzdw], [Num(ly.D[j, 0]), "×", Num(ly.A_prev[k, 0])],
@@ -1164,7 +1287,7 @@ class _Builder:
         if ly.fixed_bias:
             self.fixed_bias_note(i, ly, "its derivative is computed but not used; it is")
 
-    def scalar_grad(self, dCda, g, a, j, out):
+    def scalar_grad(self, dCda: Der, g: float, a: Sym, j: int, out: bool) -> None:
         tr, nota = self.tr, self.nota
         y = nota.y(j)
         A, Y = tr.steps[0].layers[-1].A[j, 0], tr.Y[0, j]
@@ -1182,14 +1305,15 @@ class _Builder:
         else:
             self.eq([dCda], [Num(g)], key=dCda.key)
 
-    def prime_eq(self, dadz, act, a, aval, s):
+    def prime_eq(self, dadz: Der, act: str, a: Sym, aval: float, s: float) -> None:
         f_sym, f_num = prime_formula(act, a, aval)
-        sides = [[dadz]] + [[f] for f in (f_sym, f_num) if f is not None]
+        sides: list[Sequence[TokLike]] = [[dadz]]
+        sides += [[f] for f in (f_sym, f_num) if f is not None]
         if f_sym is None and act in PRIME_WORDS:
             sides.append([Word(PRIME_WORDS[act])])
         self.eq(*(sides + [[Num(s)]]), key=dadz.key)
 
-    def hidden_grad(self, st, i, j, dCda):
+    def hidden_grad(self, st: StepRecord, i: int, j: int, dCda: Der) -> None:
         """dC/da_j = sum over the neurons r above of delta_r w_rj: what Dense.backward received."""
         nota = self.nota
         above = st.layers[i + 1]
@@ -1198,7 +1322,8 @@ class _Builder:
         sep_terms = isinstance(nota, Mazur) and i + 1 == self.L - 1 and self.tr.loss in ("quadratic",
                                                                                           "binary_cross_entropy") \
             and above.activation != "softmax" and not self.tr.fused
-        sym, num = [], []
+        sym: list[Tok] = []
+        num: list[Tok] = []
         for r in shown:
             if r is None:
                 sym.append(Op("…"))
@@ -1206,6 +1331,7 @@ class _Builder:
                 continue
             if sep_terms:
                 e = nota.cost_term(r)
+                assert e is not None                 # Mazur's notation names each output's term
                 t = Der(e, nota.a(i, j))
                 self.eq([t], [Der(e, nota.z(i + 1, r)), "·", Der(nota.z(i + 1, r), nota.a(i, j))],
                         [Num(above.D[r, 0]), "×", Num(above.W[r, j])], [Num(above.D[r, 0] * above.W[r, j])],
@@ -1215,10 +1341,11 @@ class _Builder:
             else:
                 sym.append(Group([nota.delta(i + 1, r), "·", nota.w(i + 1, r, j)]))
                 num.append(Group([Num(above.D[r, 0]), "×", Num(above.W[r, j])]))
+        assert ly.dA is not None                     # a hidden layer's, as backward received it
         self.eq([dCda], _joined(sym, "+"), _joined(num, "+"), [Num(ly.dA[j, 0])], key=dCda.key)
 
     # -- after the first step ------------------------------------------------------------
-    def later(self):
+    def later(self) -> None:
         tr, nota = self.tr, self.nota
         C = nota.cost
         if len(tr.steps) > 1:
@@ -1236,12 +1363,12 @@ class _Builder:
                 self.eq([C, Word(f"after {n} rounds")], [Num(cost)], key=self.cost_after_key(n))
 
 
-def _key(tok):
+def _key(tok: Tok) -> str | None:
     return tok.key if isinstance(tok, (Sym, Der)) else None
 
 
-def _joined(toks, op):
-    out = []
+def _joined(toks: Iterable[TokLike], op: str) -> list[Tok]:
+    out: list[Tok] = []
     for t in toks:
         if out:
             out.append(_tok(op))
@@ -1251,7 +1378,7 @@ def _joined(toks, op):
 
 # -- formats ----------------------------------------------------------------------------------
 
-def _para_text(p: Para, ctx) -> str:
+def _para_text(p: Para, ctx: Ctx) -> str:
     return "".join(x if isinstance(x, str) else x.flat(ctx) for x in p.parts)
 
 
@@ -1261,7 +1388,7 @@ def _wrap(s: str, width: int, indent: str = "") -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [""]
 
 
-def to_text(doc, ctx, trace, nota) -> str:
+def to_text(doc: list[Block], ctx: Ctx, trace: TraceRecord, nota: Notation) -> str:
     out: list[str] = []
     for block in doc:
         if isinstance(block, Title):
@@ -1283,7 +1410,7 @@ def to_text(doc, ctx, trace, nota) -> str:
     return "\n".join(out) + "\n"
 
 
-def _eq_text(eq: Eq, ctx) -> list[str]:
+def _eq_text(eq: Eq, ctx: Ctx) -> list[str]:
     boxes = [join_text(side, ctx) for side in eq.sides]
     eqs = Box(["="])
     parts = [boxes[0]]
@@ -1321,7 +1448,7 @@ def _tex_text(s: str) -> str:
     return out.encode("ascii", "replace").decode("ascii")
 
 
-def _eq_tex(eq: Eq, ctx) -> list[str]:
+def _eq_tex(eq: Eq, ctx: Ctx) -> list[str]:
     sides = [" ".join(t.tex(ctx) for t in side) for side in eq.sides]
     if len(sides) == 1:
         lines = [sides[0]]
@@ -1330,7 +1457,7 @@ def _eq_tex(eq: Eq, ctx) -> list[str]:
     return lines
 
 
-def to_latex(doc, ctx, trace, nota) -> str:
+def to_latex(doc: list[Block], ctx: Ctx, trace: TraceRecord, nota: Notation) -> str:
     out = [r"\documentclass[10pt]{article}", r"\usepackage{amsmath}", r"\allowdisplaybreaks",
            r"\setlength{\parindent}{0pt}", r"\begin{document}"]
     for block in doc:
@@ -1359,7 +1486,7 @@ def to_latex(doc, ctx, trace, nota) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_markdown(doc, ctx, trace, nota) -> str:
+def to_markdown(doc: list[Block], ctx: Ctx, trace: TraceRecord, nota: Notation) -> str:
     out: list[str] = []
     for block in doc:
         if isinstance(block, Title):
@@ -1421,7 +1548,7 @@ svg text { font-family: 'DejaVu Sans', sans-serif; }
 """
 
 
-def to_html(doc, ctx, trace, nota) -> str:
+def to_html(doc: list[Block], ctx: Ctx, trace: TraceRecord, nota: Notation) -> str:
     title = next((b.text for b in doc if isinstance(b, Title)), "deltaprop explain")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f"<title>{_html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>"]
@@ -1503,12 +1630,22 @@ def _says(sym: Sym, value: float) -> list[tuple[str, str]]:
     return _runs(sym) + [(f" = {short(value)}", "")]
 
 
-def _width(runs) -> float:
+#: Runs of SVG text, (text, style), as :func:`_runs` makes them.
+Runs: TypeAlias = "Sequence[tuple[str, str]]"
+#: A point of the drawing, (x, y) in px.
+Point: TypeAlias = "tuple[float, float]"
+#: An edge, (c, j, k): from neuron k of column c - 1 to neuron j of column c.
+EdgeKey: TypeAlias = "tuple[int, int, int]"
+#: The neurons each column shows (None marks the cut), as :func:`_kept` gives them.
+Columns: TypeAlias = "Sequence[Sequence[int | None]]"
+
+
+def _width(runs: Runs) -> float:
     """The runs' estimated width in px."""
     return 1.04 * FONT * sum(_EM.get(ch, 0.64) * _SIZE.get(style, 1) for text, style in runs for ch in text)
 
 
-def _tspans(runs) -> str:
+def _tspans(runs: Runs) -> str:
     """The runs as SVG: scripts smaller and shifted, italic letters, as the equations set them."""
     out = []
     for text, style in runs:
@@ -1528,12 +1665,12 @@ def _tspans(runs) -> str:
 class _Label:
     """Lines of runs, each with its colour; ``w`` x ``h`` is the room it takes."""
 
-    def __init__(self, lines, tip: str = ""):
+    def __init__(self, lines: Sequence[tuple[Runs, str]], tip: str = "") -> None:
         self.lines, self.tip = lines, tip          # lines: [(runs, colour)]
         self.w = max(_width(runs) for runs, _ in lines)
         self.h = LEAD * (len(lines) - 1) + 17      # from the first line's ascent to the last's subscripts
 
-    def svg(self, x, y, cls: str, angle: float = 0.0) -> str:
+    def svg(self, x: float, y: float, cls: str, angle: float = 0.0) -> str:
         """One <text> centred at (x, y), turned by angle (radians) about its centre; a line to each
         <tspan> (one box, so that its lines are measured as one)."""
         lines = []
@@ -1547,7 +1684,8 @@ class _Label:
                 f'{"".join(lines)}</text>')
 
 
-def _node_labels(st, trace, nota, ctx, after: bool) -> dict:
+def _node_labels(st: StepRecord, trace: TraceRecord, nota: Notation, ctx: Ctx,
+                 after: bool) -> dict[tuple[int, int], _Label]:
     """(column, neuron) -> the node's label: its z and a (the input: its value) and bias, in the notation."""
     labels = {}
     p = ctx.precision
@@ -1568,7 +1706,7 @@ def _node_labels(st, trace, nota, ctx, after: bool) -> dict:
     return labels
 
 
-def _edge_label(st, nota, ctx, c, j, k, after: bool) -> _Label:
+def _edge_label(st: StepRecord, nota: Notation, ctx: Ctx, c: int, j: int, k: int, after: bool) -> _Label:
     """Edge k -> j into column c: its weight, and before the update dC/dw (the orange line, "∂")."""
     ly = st.layers[c - 1]
     w = nota.w(c - 1, j, k, plus=after)
@@ -1581,7 +1719,13 @@ def _edge_label(st, nota, ctx, c, j, k, after: bool) -> _Label:
     return _Label(lines, tip)
 
 
-def _edge_keys(cols, rows: bool = False):
+@overload
+def _edge_keys(cols: Columns, rows: Literal[False] = ...) -> Iterator[EdgeKey]: ...
+@overload
+def _edge_keys(cols: Columns, rows: Literal[True]) -> Iterator[tuple[EdgeKey, tuple[int, int]]]: ...
+
+
+def _edge_keys(cols: Columns, rows: bool = False) -> Iterator[EdgeKey | tuple[EdgeKey, tuple[int, int]]]:
     """(c, j, k) for each edge drawn, from neuron k of column c - 1 to neuron j of column c (with the
     rows they are drawn at, if ``rows``); the cut, None, has none."""
     for c in range(1, len(cols)):
@@ -1594,18 +1738,18 @@ def _edge_keys(cols, rows: bool = False):
 class _Layout:
     """Where the nodes go: columns of circles of radius r, gap_x apart, their centres gap_y apart."""
 
-    def __init__(self, cols, r, gap_x, gap_y):
+    def __init__(self, cols: Columns, r: float, gap_x: float, gap_y: float) -> None:
         self.cols, self.r, self.gap_x, self.gap_y = cols, r, gap_x, gap_y
         tallest = max(len(c) for c in cols)
         self.width = 2 * (MARGIN + r) + gap_x * (len(cols) - 1)
         self.height = TITLE + 2 * (MARGIN + r) + gap_y * (tallest - 1)
 
-    def pos(self, c, idx):
+    def pos(self, c: int, idx: int) -> Point:
         """The centre of row idx of column c: each column centred on the drawing's middle."""
         middle = TITLE + (self.height - TITLE) / 2
         return MARGIN + self.r + c * self.gap_x, middle + (idx - (len(self.cols[c]) - 1) / 2) * self.gap_y
 
-    def edges(self):
+    def edges(self) -> Iterator[tuple[EdgeKey, Point, Point]]:
         """((c, j, k), start, end) for each edge drawn: from circle to circle, on the line of centres."""
         for (c, j, k), (jj, kk) in _edge_keys(self.cols, rows=True):
             (x1, y1), (x2, y2) = self.pos(c - 1, kk), self.pos(c, jj)
@@ -1613,7 +1757,7 @@ class _Layout:
             ux, uy = (x2 - x1) / d * self.r, (y2 - y1) / d * self.r
             yield (c, j, k), (x1 + ux, y1 + uy), (x2 - ux, y2 - uy)
 
-    def circles(self):
+    def circles(self) -> list[tuple[float, float, float]]:
         return [(*self.pos(c, idx), self.r) for c, col in enumerate(self.cols)
                 for idx, j in enumerate(col) if j is not None]
 
@@ -1622,30 +1766,30 @@ class _Box:
     """A label's room: a w x h rectangle centred at (x, y), turned by angle (radians) to run along its
     edge, on its side -1 (above) or 1 (below)."""
 
-    def __init__(self, x, y, w, h, angle=0.0, side=0):
+    def __init__(self, x: float, y: float, w: float, h: float, angle: float = 0.0, side: int = 0) -> None:
         self.x, self.y, self.hw, self.hh, self.angle, self.side = x, y, w / 2, h / 2, angle, side
         self.cos, self.sin = math.cos(angle), math.sin(angle)
 
-    def toward_edge(self, h):
+    def toward_edge(self, h: float) -> Point:
         """The centre for a label h high in this room: against the room's long side nearest its edge."""
         s = -self.side * (self.hh - h / 2)
         return self.x - self.sin * s, self.y + self.cos * s
 
-    def local(self, x, y):
+    def local(self, x: float, y: float) -> Point:
         """(x, y) in the box's own frame: its centre at 0, its text along the first axis."""
         dx, dy = x - self.x, y - self.y
         return dx * self.cos + dy * self.sin, -dx * self.sin + dy * self.cos
 
-    def corners(self):
+    def corners(self) -> list[Point]:
         return [(self.x + u * self.cos - v * self.sin, self.y + u * self.sin + v * self.cos)
                 for u, v in ((-self.hw, -self.hh), (self.hw, -self.hh), (self.hw, self.hh), (-self.hw, self.hh))]
 
-    def on_circle(self, x, y, r, pad=3.0) -> bool:
+    def on_circle(self, x: float, y: float, r: float, pad: float = 3.0) -> bool:
         """Whether the box comes within pad of the circle: its point nearest the centre does."""
         u, v = self.local(x, y)
         return math.hypot(u - min(max(u, -self.hw), self.hw), v - min(max(v, -self.hh), self.hh)) < r + pad
 
-    def crosses(self, p, q, pad=PAD) -> bool:
+    def crosses(self, p: Point, q: Point, pad: float = PAD) -> bool:
         """Whether the segment p-q enters the box grown by pad: Liang-Barsky clipping, in the box's frame."""
         (u1, v1), (u2, v2) = self.local(*p), self.local(*q)
         du, dv = u2 - u1, v2 - v1
@@ -1665,7 +1809,7 @@ class _Box:
                 return False
         return True
 
-    def meets(self, other, pad=3.0) -> bool:
+    def meets(self, other: _Box, pad: float = 3.0) -> bool:
         """Whether two boxes come within pad of each other: no axis of either separates them."""
         for box in (self, other):
             for ax, ay in ((box.cos, box.sin), (-box.sin, box.cos)):
@@ -1676,7 +1820,7 @@ class _Box:
         return True
 
 
-def _to_segment(x, y, p, q) -> float:
+def _to_segment(x: float, y: float, p: Point, q: Point) -> float:
     """The distance from (x, y) to the segment p-q."""
     (x1, y1), (x2, y2) = p, q
     dx, dy = x2 - x1, y2 - y1
@@ -1684,7 +1828,7 @@ def _to_segment(x, y, p, q) -> float:
     return math.hypot(x - x1 - t * dx, y - y1 - t * dy)
 
 
-def _beside(w, h, p, q, t):
+def _beside(w: float, h: float, p: Point, q: Point, t: float) -> Iterator[_Box]:
     """A w x h room at fraction t along p-q, turned to run along it, just above it and just below."""
     (x1, y1), (x2, y2) = p, q
     d = math.hypot(x2 - x1, y2 - y1)
@@ -1695,7 +1839,7 @@ def _beside(w, h, p, q, t):
         yield _Box(x1 + t * (x2 - x1) + side * off * nx, y1 + t * (y2 - y1) + side * off * ny, w, h, angle, side)
 
 
-def _place(rooms: dict, layout: _Layout):
+def _place(rooms: Mapping[EdgeKey, tuple[float, float]], layout: _Layout) -> dict[EdgeKey, _Box] | None:
     """Each edge's label's room (rooms: key -> its w, h): along its edge, clear of the circles, the
     lines and the labels placed before, and plainly nearer its own edge than any other (that margin is
     maximised, up to 30 px, then the nearness to the edge's middle); None if a label finds no room."""
@@ -1723,7 +1867,8 @@ def _place(rooms: dict, layout: _Layout):
     return placed
 
 
-def _layout(cols, nodes, rooms):
+def _layout(cols: Columns, nodes: Sequence[_Label], rooms: Mapping[EdgeKey, tuple[float, float]]
+            ) -> tuple[_Layout, dict[EdgeKey, _Box] | None]:
     """The layout, and the rooms of the edge labels (None for no labels): nodes as large as their text,
     the gaps widened
     a little if a label finds no place, and no labels if one still does not, or if two layers have
@@ -1739,7 +1884,7 @@ def _layout(cols, nodes, rooms):
     return _Layout(cols, r, 2 * r + 150, 2 * r + 24), None
 
 
-def _drawing(st, trace, nota, ctx) -> str:
+def _drawing(st: StepRecord, trace: TraceRecord, nota: Notation, ctx: Ctx) -> str:
     """Two SVG pictures of the network: before the update (w, dC/dw, z, a, b) and after it (w+, z, a, b+)."""
     cols = [_kept(n, ctx.max_units) for n in trace.sizes]
     nodes = [_node_labels(st, trace, nota, ctx, after) for after in (False, True)]
@@ -1762,13 +1907,14 @@ def _drawing(st, trace, nota, ctx) -> str:
                       f"<figcaption>{caption}</figcaption>", "</figure>"])
 
 
-def _names(nota) -> tuple[str, str]:
+def _names(nota: Notation) -> tuple[str, str]:
     """The notation's names for a node's summed input and output, as HTML: z and a; net and out; z and x, ŷ."""
     outs = dict.fromkeys(Sym(nota.a(i, 0).base).html(None) for i in range(nota.L))
     return Sym(nota.z(0, 0).base).html(None), " or ".join(outs)
 
 
-def _svg(layout, nodes, edge_labels, places, after: bool) -> str:
+def _svg(layout: _Layout, nodes: Mapping[tuple[int, int], _Label], edge_labels: Mapping[EdgeKey, _Label],
+         places: Mapping[EdgeKey, _Box], after: bool) -> str:
     w, h, r = layout.width, layout.height, layout.r
     body = [f'<svg width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" role="img">',
             f'<text x="{MARGIN}" y="24" font-size="15" font-weight="bold">'
@@ -1799,7 +1945,7 @@ def _svg(layout, nodes, edge_labels, places, after: bool) -> str:
 _FORMATTERS = {"text": to_text, "markdown": to_markdown, "latex": to_latex, "html": to_html}
 
 
-def render(trace, *, format: str = "text", level: str = "matrix", notation: str = "nielsen",
+def render(trace: TraceRecord, *, format: str = "text", level: str = "matrix", notation: str = "nielsen",
            precision: int = 9, max_units: int = 8) -> str:
     """Render a :class:`deltaprop.explain.Trace`; see :meth:`Trace.render`."""
     format = check_choice("format", format, FORMATS)

@@ -36,6 +36,8 @@ them where ``deltaprop predict`` reads them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .errors import DeltapropTypeError, ValidationError
@@ -47,7 +49,7 @@ _HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu"
 _OUTPUT = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax"}
 
 
-def from_sklearn(estimator) -> Network:
+def from_sklearn(estimator: Any) -> Network:
     """The network of a fitted ``sklearn.neural_network.MLPClassifier`` or ``MLPRegressor``.
 
     The weights are copied (transposed to ``(n_out, n_in)``) in the estimator's dtype

@@ -36,17 +36,24 @@ never imports PyTorch. Tested with torch 2.13.0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from . import activations
+from . import activations, losses
 from .errors import DeltapropTypeError, ValidationError
 from .layers import Dense
 from .network import Network
 
+if TYPE_CHECKING:
+    import torch
+
 _HINT = 'Converting to or from PyTorch needs torch, an optional extra: pip install "deltaprop[torch]"'
 
 
-def _torch():
+def _torch() -> ModuleType:
     try:
         import torch
     except ImportError:
@@ -54,14 +61,14 @@ def _torch():
     return torch
 
 
-def _modules(nn) -> dict:
+def _modules(nn: Any) -> dict[str, Callable[[Any], Any]]:
     """deltaprop activation name -> the PyTorch module that computes it."""
     return {"sigmoid": lambda a: nn.Sigmoid(), "relu": lambda a: nn.ReLU(), "tanh": lambda a: nn.Tanh(),
             "identity": lambda a: nn.Identity(), "leaky_relu": lambda a: nn.LeakyReLU(a.alpha),
             "softmax": lambda a: nn.Softmax(dim=-1)}
 
 
-def to_torch(net: Network):
+def to_torch(net: Network) -> torch.nn.Sequential:
     """``net`` as a ``torch.nn.Sequential`` of ``Linear`` and activation modules.
 
     Same weights (copies: the two do not share memory), same dtype, same function:
@@ -104,7 +111,8 @@ def to_torch(net: Network):
     return nn.Sequential(*modules)
 
 
-def from_torch(module, *, loss="quadratic") -> Network:
+def from_torch(module: torch.nn.Sequential, *,
+               loss: str | losses.Loss | dict[str, Any] = "quadratic") -> Network:
     """The deltaprop network a ``torch.nn.Sequential`` computes.
 
     ``module`` holds ``Linear`` modules, each followed by at most one of ``Sigmoid``,
@@ -131,7 +139,7 @@ def from_torch(module, *, loss="quadratic") -> Network:
     known = {nn.Sigmoid: "sigmoid", nn.ReLU: "relu", nn.Tanh: "tanh", nn.Identity: "identity",
              nn.LeakyReLU: "leaky_relu", nn.Softmax: "softmax"}
     names = "Linear, " + ", ".join(k.__name__ for k in known) + " and Dropout"
-    layers = []       # [W, b, fixed_bias, activation or None, dropout, position of the Linear]
+    layers: list[list[Any]] = []     # [W, b, fixed_bias, activation or None, dropout, position of the Linear]
     dtype = None
     for i, m in enumerate(module):
         at = f"module {i} ({type(m).__name__})"

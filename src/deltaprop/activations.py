@@ -26,6 +26,8 @@ numba compiles when it is installed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -49,13 +51,15 @@ class Activation:
         """delta = dC/dz from dC/da: the Hadamard product dA (.) sigma'(z) of BP1 and BP2."""
         return dA * self.prime(Z, A)
 
-    #: The activation's parameter the compiled engine passes as ``p`` (leaky_relu's alpha).
-    parameter = 0.0
+    @property
+    def parameter(self) -> float:
+        """The activation's parameter the compiled engine passes as ``p`` (leaky_relu's alpha)."""
+        return 0.0
 
     # The compiled engine's forms: z, a, g (= dC/da) and p are numbers in the network's
     # dtype, ``one`` is 1 in it. None: not element-wise (softmax).
-    scalar = None          # scalar(z, p, one) -> sigma(z)
-    scalar_delta = None    # scalar_delta(g, z, a, p, one) -> g sigma'(z), as backward forms it
+    scalar: ClassVar[Callable[..., float] | None] = None          # scalar(z, p, one) -> sigma(z)
+    scalar_delta: ClassVar[Callable[..., float] | None] = None    # scalar_delta(g, z, a, p, one) -> g sigma'(z), as backward forms it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -66,7 +70,7 @@ class Activation:
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(vars(self).items()))))
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """What :func:`get` needs to rebuild this activation (used by save/load)."""
         return {"name": self.name, **vars(self)}
 
@@ -76,22 +80,22 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def __call__(self, Z):
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
         # exp(-|z|) is in (0, 1], so nothing overflows for any finite z, and both
         # branches keep full relative precision (1/(1+e^-z) for z >= 0, e^z/(1+e^z) below).
         e = np.exp(-np.abs(Z))
         return np.where(Z >= 0, 1.0, e) / (1.0 + e)
 
-    def prime(self, Z, A):
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return A * (1.0 - A)
 
     @staticmethod
-    def scalar(z, p, one):
+    def scalar(z: float, p: float, one: float) -> float:
         e = math.exp(-abs(z))
         return (one if z >= 0 else e) / (one + e)
 
     @staticmethod
-    def scalar_delta(g, z, a, p, one):
+    def scalar_delta(g: float, z: float, a: float, p: float, one: float) -> float:
         return g * (a * (one - a))
 
 
@@ -100,18 +104,18 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def __call__(self, Z):
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
         return np.tanh(Z)
 
-    def prime(self, Z, A):
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return 1.0 - A * A
 
     @staticmethod
-    def scalar(z, p, one):
+    def scalar(z: float, p: float, one: float) -> float:
         return math.tanh(z)
 
     @staticmethod
-    def scalar_delta(g, z, a, p, one):
+    def scalar_delta(g: float, z: float, a: float, p: float, one: float) -> float:
         return g * (one - a * a)
 
 
@@ -120,22 +124,22 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def __call__(self, Z):
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
         return np.maximum(Z, 0.0)
 
-    def prime(self, Z, A):
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return (Z > 0).astype(Z.dtype)  # the mask in Z's own dtype: no silent upcast
 
-    def backward(self, dA, Z, A):
+    def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         # Same product as the base class, without materialising the 0/1 mask.
         return np.where(Z > 0, dA, 0.0).astype(dA.dtype, copy=False)
 
     @staticmethod
-    def scalar(z, p, one):
+    def scalar(z: float, p: float, one: float) -> float:
         return z if (z > 0 or z != z) else one - one     # max(z, 0), NaN kept as np.maximum keeps it
 
     @staticmethod
-    def scalar_delta(g, z, a, p, one):
+    def scalar_delta(g: float, z: float, a: float, p: float, one: float) -> float:
         return g if z > 0 else one - one
 
 
@@ -144,30 +148,30 @@ class LeakyReLU(Activation):
 
     name = "leaky_relu"
 
-    def __init__(self, alpha: float = 0.01):
+    def __init__(self, alpha: float = 0.01) -> None:
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not np.isfinite(alpha):
             raise DeltapropTypeError(f"The 'alpha' argument of leaky_relu must be a finite number. Got {alpha!r} instead.")
         self.alpha = float(alpha)
 
-    def __call__(self, Z):
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
         return np.where(Z > 0, Z, self.alpha * Z)
 
-    def prime(self, Z, A):
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return np.where(Z > 0, 1.0, self.alpha).astype(Z.dtype)
 
     @property
-    def parameter(self):
+    def parameter(self) -> float:
         return self.alpha
 
     @staticmethod
-    def scalar(z, p, one):
+    def scalar(z: float, p: float, one: float) -> float:
         return z if z > 0 else p * z
 
     @staticmethod
-    def scalar_delta(g, z, a, p, one):
+    def scalar_delta(g: float, z: float, a: float, p: float, one: float) -> float:
         return g if z > 0 else g * p
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
 
 
@@ -176,21 +180,21 @@ class Identity(Activation):
 
     name = "identity"
 
-    def __call__(self, Z):
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
         return Z
 
-    def prime(self, Z, A):
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return np.ones_like(Z)
 
-    def backward(self, dA, Z, A):
+    def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return dA  # dA (.) 1
 
     @staticmethod
-    def scalar(z, p, one):
+    def scalar(z: float, p: float, one: float) -> float:
         return z
 
     @staticmethod
-    def scalar_delta(g, z, a, p, one):
+    def scalar_delta(g: float, z: float, a: float, p: float, one: float) -> float:
         return g
 
 
@@ -205,15 +209,15 @@ class Softmax(Activation):
     name = "softmax"
     # not element-wise: the compiled engine has its own column form (it sums in NumPy's order)
 
-    def __call__(self, Z):
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
         # Subtracting each column's max leaves softmax unchanged and keeps exp <= 1.
         E = np.exp(Z - Z.max(axis=0, keepdims=True))
         return E / E.sum(axis=0, keepdims=True)
 
-    def prime(self, Z, A):
+    def prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return A * (1.0 - A)
 
-    def backward(self, dA, Z, A):
+    def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         return A * (dA - (dA * A).sum(axis=0, keepdims=True))
 
 
@@ -223,7 +227,7 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 
-def get(activation: str | Activation | dict) -> Activation:
+def get(activation: str | Activation | dict[str, Any]) -> Activation:
     """An :class:`Activation` from its name, a config dict, or an instance (returned as is).
 
     >>> get("sigmoid")

@@ -13,6 +13,10 @@ the loop's :class:`~deltaprop.training.TrainingState`, the one object they share
 ``state.logs``      the epoch's metrics: ``loss``, ``accuracy``, ``val_loss``, ... (Keras' names);
                     a callback adds its own to ``state.extra_logs`` before the epoch ends
 ``state.stop_training``  set it to True to stop after the current epoch
+``state.rank``      data-parallel training: this process's rank (of ``state.ranks``); every
+                    rank runs every callback on the same global figures, and
+                    ``state.writes_files`` is True on rank 0 alone (a callback that writes
+                    or shows something checks it, as CSVLogger and ModelCheckpoint do)
 ==================  =================================================================
 
 Hooks, in the order the loop calls them: ``on_train_begin``, then per epoch
@@ -34,34 +38,89 @@ import difflib
 import math
 import os
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import IO, Any, Protocol
 
 import numpy as np
 
 from ._array import check_positive_int, check_real
 from ._files import atomic_open
+from ._protocols import NetworkLike
 from .errors import DeltapropTypeError, DivergenceWarning, InputRangeWarning, ValidationError, warn
+from .optimizers import Optimizer
+
+
+class TrainingStateLike(Protocol):
+    """What every hook receives: the loop's :class:`~deltaprop.training.TrainingState`
+    (the fields of the table above, and what the loop and checkpoints keep beside them).
+    Callbacks never import the loop, so they know the state by this description (annotate
+    a hook of your own with it)."""
+
+    net: NetworkLike
+    optimizer: Optimizer
+    callbacks: list[Callback]
+    rng: np.random.Generator
+    epochs: int | None
+    batch_size: int
+    n_samples: int
+    n_batches: int
+    sample_weight: np.ndarray | None
+    total_weight: float
+    has_validation: bool
+    fit_info: dict[str, Any]
+    epoch: int
+    epoch_done: bool
+    batch: int
+    batch_loss: float | None
+    order: np.ndarray | None
+    epoch_cost: float
+    epoch_correct: int
+    logs: dict[str, float]
+    extra_logs: dict[str, float]
+    stop_training: bool
+    stop_reason: str
+    nonfinite: dict[str, Any] | None
+    interrupted: int
+    checkpointing: bool
+    optimizer_given: bool
+    resumed: bool
+    engine: str
+    metric_names: list[str]
+    rank: int
+    ranks: int
+
+    @property
+    def history(self) -> History: ...
+    @property
+    def progress(self) -> tuple[int, int]: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def writes_files(self) -> bool: ...
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path: ...
+    def remove_stale_temporaries(self, directory: str | os.PathLike[str]) -> None: ...
 
 
 class Callback:
     """Base class: every hook does nothing. Override the ones you need."""
 
-    def validate(self, state) -> None:
+    def validate(self, state: TrainingStateLike) -> None:
         """Raise if this callback cannot work with this fit call (before anything changes)."""
 
-    def on_train_begin(self, state) -> None: ...
-    def on_epoch_begin(self, state) -> None: ...
-    def on_batch_end(self, state) -> None: ...
-    def on_epoch_end(self, state) -> None: ...
-    def on_train_end(self, state) -> None: ...
-    def on_nonfinite(self, state) -> None: ...
-    def on_interrupt(self, state) -> None: ...
+    def on_train_begin(self, state: TrainingStateLike) -> None: ...
+    def on_epoch_begin(self, state: TrainingStateLike) -> None: ...
+    def on_batch_end(self, state: TrainingStateLike) -> None: ...
+    def on_epoch_end(self, state: TrainingStateLike) -> None: ...
+    def on_train_end(self, state: TrainingStateLike) -> None: ...
+    def on_nonfinite(self, state: TrainingStateLike) -> None: ...
+    def on_interrupt(self, state: TrainingStateLike) -> None: ...
 
-    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What a checkpoint must keep of this callback: ``(json_part, arrays)``."""
         return {}, {}
 
-    def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Put back what :meth:`get_state` returned."""
 
     #: Names of the metrics this callback adds to ``state.extra_logs`` each epoch (so that
@@ -92,30 +151,30 @@ class History(Callback):
     ``stop_reason`` says why training ended before its last epoch, if it did.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.engine = ""
         self.stop_reason = ""
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: TrainingStateLike) -> None:
         self.append(state.epoch, state.logs)
 
-    def append(self, epoch: int, logs: dict) -> None:
+    def append(self, epoch: int, logs: Mapping[str, float]) -> None:
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
 
-    def extend(self, epochs, columns: dict) -> None:
+    def extend(self, epochs: Iterable[int], columns: Mapping[str, Iterable[float]]) -> None:
         """Record several epochs at once: ``columns`` maps each key to one value per epoch."""
         self.epoch.extend(epochs)
         for key, values in columns.items():
             self.history.setdefault(key, []).extend(map(float, values))
 
-    def get_state(self):
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}, {}
 
-    def set_state(self, meta, arrays):
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.epoch = [int(e) for e in meta.get("epoch", [])]
         self.history = {k: [float(x) for x in v] for k, v in meta.get("history", {}).items()}
 
@@ -132,7 +191,7 @@ class History(Callback):
         return f"History(epochs={len(self)}, keys={list(self.history)})"
 
 
-def format_logs(epoch: int, epochs: int, logs: dict) -> str:
+def format_logs(epoch: int, epochs: int | None, logs: Mapping[str, float]) -> str:
     """One line per epoch: ``epoch  3/30  loss 0.0123  accuracy 0.9501 ... 1.20s``."""
     width = len(str(epochs))
     parts = [f"epoch {epoch:>{width}}/{epochs}"]
@@ -155,7 +214,7 @@ def _mode(monitor: str, mode: str) -> str:
     return mode
 
 
-def _check_monitor(name: str, monitor: str, state) -> None:
+def _check_monitor(name: str, monitor: str, state: TrainingStateLike) -> None:
     """Before training starts: ``monitor`` must be a metric this fit call will report."""
     if monitor in state.metric_names:
         return
@@ -176,7 +235,7 @@ def _check_monitor(name: str, monitor: str, state) -> None:
 class _Monitor:
     """The best value of a metric so far, and whether a new one improves on it by min_delta."""
 
-    def __init__(self, monitor: str, mode: str, min_delta: float):
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
         if not isinstance(monitor, str):
             raise DeltapropTypeError(f"The 'monitor' argument must be a metric name such as 'val_loss'. "
                                      f"Got {monitor!r} instead.")
@@ -190,15 +249,15 @@ class _Monitor:
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def value(self, logs: dict) -> float:
+    def value(self, logs: Mapping[str, float]) -> float:
         return float(logs[self.monitor])
 
-    def set_best(self, best) -> None:
+    def set_best(self, best: float | None) -> None:
         """From a checkpoint: None stands for "nothing seen yet" (JSON has no infinity)."""
         self.best = (math.inf if self.mode == "min" else -math.inf) if best is None else float(best)
 
 
-def _finite_or_none(value: float):
+def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
@@ -212,7 +271,7 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 0, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = False):
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
         self._m = _Monitor(monitor, mode, min_delta)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValidationError(f"The 'patience' argument must be an integer >= 0. Got {patience!r} instead.")
@@ -231,16 +290,16 @@ class EarlyStopping(Callback):
     def best(self) -> float:
         return self._m.best
 
-    def validate(self, state):
+    def validate(self, state: TrainingStateLike) -> None:
         _check_monitor("EarlyStopping", self.monitor, state)
 
-    def on_train_begin(self, state):
+    def on_train_begin(self, state: TrainingStateLike) -> None:
         if not state.resumed:        # a new fit starts afresh (a resumed one got its state back)
             self._m.set_best(None)
             self.wait = self.best_epoch = self.stopped_epoch = 0
             self.best_weights = None
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: TrainingStateLike) -> None:
         value = self._m.value(state.logs)
         if self._m.improves(value):
             self._m.best, self.best_epoch, self.wait = value, state.epoch, 0
@@ -254,17 +313,17 @@ class EarlyStopping(Callback):
             state.stop_reason = (f"EarlyStopping: {self.monitor} did not improve on {self._m.best:.6g} "
                                  f"(epoch {self.best_epoch}) for {self.wait} epoch(s)")
 
-    def on_train_end(self, state):
+    def on_train_end(self, state: TrainingStateLike) -> None:
         if self.restore_best_weights and self.best_weights is not None and self.best_epoch != state.epoch:
             state.net.set_weights(self.best_weights)
 
-    def get_state(self):
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"best": _finite_or_none(self._m.best), "wait": self.wait, "best_epoch": self.best_epoch,
                 "stopped_epoch": self.stopped_epoch}
         arrays = {f"w{i}": w for i, w in enumerate(self.best_weights or [])}
         return meta, arrays
 
-    def set_state(self, meta, arrays):
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self._m.set_best(meta["best"])
         self.wait, self.best_epoch = int(meta["wait"]), int(meta["best_epoch"])
         self.stopped_epoch = int(meta.get("stopped_epoch", 0))
@@ -280,8 +339,9 @@ class TerminateOnNaN(Callback):
     and the batch.
     """
 
-    def on_nonfinite(self, state):
+    def on_nonfinite(self, state: TrainingStateLike) -> None:
         info = state.nonfinite
+        assert info is not None              # the loop sets it before it calls this hook
         state.stop_training = True
         what = "a weight became infinite or NaN" if info["update"] else f"the cost became {info['loss']}"
         state.stop_reason = (f"TerminateOnNaN: {what} in epoch {info['epoch']}, batch {info['batch']} of "
@@ -298,20 +358,22 @@ class CSVLogger(Callback):
     checkpoint's (written before a crash, then trained again) are dropped first.
     """
 
-    def __init__(self, path, *, append: bool = False, separator: str = ","):
+    def __init__(self, path: str | os.PathLike[str], *, append: bool = False, separator: str = ",") -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise DeltapropTypeError(f"The 'path' argument of CSVLogger must be a file path. Got {path!r} instead.")
         self.path = Path(path)
         self.append = bool(append)
         self.separator = separator
         self._keys: list[str] | None = None
-        self._file = None
+        self._file: IO[str] | None = None
 
-    def validate(self, state):
+    def validate(self, state: TrainingStateLike) -> None:
         if self.path.is_dir():
             raise ValidationError(f"CSVLogger needs a file path; {str(self.path)!r} is a folder.")
 
-    def on_train_begin(self, state):
+    def on_train_begin(self, state: TrainingStateLike) -> None:
+        if not state.writes_files:              # data-parallel: rank 0 writes the rows
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if state.resumed and self.path.exists():
             self._keep_rows_up_to(state.epoch)
@@ -331,7 +393,9 @@ class CSVLogger(Callback):
         with atomic_open(self.path, "w") as f:
             csv.writer(f, delimiter=self.separator).writerows(kept)
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: TrainingStateLike) -> None:
+        if self._file is None:               # (not rank 0 of data-parallel training)
+            return
         writer = csv.writer(self._file, delimiter=self.separator)
         if self._keys is None:
             self._keys = list(state.logs)
@@ -339,13 +403,13 @@ class CSVLogger(Callback):
         writer.writerow([state.epoch, *(_fmt(state.logs.get(k, "")) for k in self._keys)])
         self._file.flush()
 
-    def on_train_end(self, state):
+    def on_train_end(self, state: TrainingStateLike) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return repr(float(value)) if isinstance(value, (int, float, np.floating)) else str(value)
 
 
@@ -359,18 +423,19 @@ class LearningRateScheduler(Callback):
 
     provides = ("lr",)
 
-    def __init__(self, schedule):
+    def __init__(self, schedule: Callable[[int, float], float]) -> None:
         if not callable(schedule):
             raise DeltapropTypeError("The 'schedule' argument must be callable as schedule(epoch, lr0), e.g. "
                                      f"dp.schedules.CosineDecay(epochs=30). Got {schedule!r} instead.")
         self.schedule = schedule
         self.lr0: float | None = None
 
-    def on_train_begin(self, state):
+    def on_train_begin(self, state: TrainingStateLike) -> None:
         if not state.resumed or self.lr0 is None:     # a resumed fit got lr0 back from its checkpoint
             self.lr0 = state.optimizer.lr
 
-    def on_epoch_begin(self, state):
+    def on_epoch_begin(self, state: TrainingStateLike) -> None:
+        assert self.lr0 is not None          # set in on_train_begin
         lr = self.schedule(state.epoch, self.lr0)
         if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not 0 <= lr < math.inf:
             raise ValidationError(f"The learning-rate schedule {self.schedule!r} gave {lr!r} for epoch "
@@ -378,10 +443,10 @@ class LearningRateScheduler(Callback):
         state.optimizer.lr = float(lr)
         state.extra_logs["lr"] = state.optimizer.lr
 
-    def get_state(self):
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"lr0": self.lr0}, {}
 
-    def set_state(self, meta, arrays):
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.lr0 = meta.get("lr0")
 
 
@@ -398,8 +463,8 @@ class ModelCheckpoint(Callback):
     Files are written atomically: a crash mid-write leaves the previous files intact.
     """
 
-    def __init__(self, directory, *, every: int = 1, save_best_only: bool = False, monitor: str = "val_loss",
-                 mode: str = "auto", keep: int | None = None):
+    def __init__(self, directory: str | os.PathLike[str], *, every: int = 1, save_best_only: bool = False,
+                 monitor: str = "val_loss", mode: str = "auto", keep: int | None = None) -> None:
         if not isinstance(directory, (str, os.PathLike)):
             raise DeltapropTypeError(f"The 'directory' argument of ModelCheckpoint must be a folder path. "
                                      f"Got {directory!r} instead.")
@@ -410,20 +475,21 @@ class ModelCheckpoint(Callback):
         self.keep = None if keep is None else check_positive_int("keep", keep)
         self.written: list[str] = []
 
-    def validate(self, state):
+    def validate(self, state: TrainingStateLike) -> None:
         if self.save_best_only:
             _check_monitor("ModelCheckpoint", self._m.monitor, state)
         if self.directory.exists() and not self.directory.is_dir():
             raise ValidationError(f"ModelCheckpoint needs a folder; {str(self.directory)!r} is a file.")
 
-    def on_train_begin(self, state):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        state.remove_stale_temporaries(self.directory)
+    def on_train_begin(self, state: TrainingStateLike) -> None:
+        if state.writes_files:              # data-parallel: rank 0 writes the files
+            self.directory.mkdir(parents=True, exist_ok=True)
+            state.remove_stale_temporaries(self.directory)
         if not state.resumed:
             self._m.set_best(None)
             self.written = []
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: TrainingStateLike) -> None:
         if self.save_best_only:
             value = self._m.value(state.logs)
             if not self._m.improves(value):
@@ -433,10 +499,10 @@ class ModelCheckpoint(Callback):
             return
         self._write(state, f"epoch-{state.epoch:04d}.dpz")
 
-    def on_interrupt(self, state):
+    def on_interrupt(self, state: TrainingStateLike) -> None:
         self._write(state, f"epoch-{state.epoch:04d}-batch-{state.batch:05d}.dpz", prune=False)
 
-    def _write(self, state, name: str, prune: bool = True) -> None:
+    def _write(self, state: TrainingStateLike, name: str, prune: bool = True) -> None:
         path = self.directory / name
         # Record the file first, so the checkpoint itself knows it is among those written.
         if name not in self.written:
@@ -448,10 +514,10 @@ class ModelCheckpoint(Callback):
                 if old != path:
                     old.unlink(missing_ok=True)
 
-    def get_state(self):
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"best": _finite_or_none(self._m.best), "written": list(self.written)}, {}
 
-    def set_state(self, meta, arrays):
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self._m.set_best(meta.get("best"))
         self.written = list(meta.get("written", []))
 
@@ -471,12 +537,12 @@ class RunWatch:
     DIVERGED = 1.1
     WEIGHTS_RAN_AWAY = 1000.0
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, size: int = 1024):
+    def __init__(self, X: np.ndarray, Y: np.ndarray, size: int = 1024) -> None:
         step = max(1, len(X) // size)
         self.X, self.Y = X[::step][:size], Y[::step][:size]
         self.start_cost = self.start_weight = math.nan
 
-    def begin(self, net) -> None:
+    def begin(self, net: NetworkLike) -> None:
         rms = np.sqrt(np.mean(np.square(self.X, dtype=np.float64), axis=0))
         j = int(np.argmax(rms))
         if rms[j] > self.INPUT_RMS_LIMIT:
@@ -487,7 +553,7 @@ class RunWatch:
                                    "transform(X).", cli=f"{finding} Scale each feature to about 1: pass --standardize."))
         self.start_cost, self.start_weight = self._cost(net), self._largest_weight(net)
 
-    def end(self, net, optimizer) -> None:
+    def end(self, net: NetworkLike, optimizer: Optimizer) -> None:
         end_weight = self._largest_weight(net)
         if end_weight > self.WEIGHTS_RAN_AWAY * max(self.start_weight, 1.0):
             self._warn(f"Training diverged: the largest weight grew from {self.start_weight:.3g} to "
@@ -500,7 +566,7 @@ class RunWatch:
             self._warn(f"Training {what}: the cost on {len(self.X)} of the training examples ended at {end:.4g}, "
                        f"{times} the {start:.4g} it began at.", optimizer.lr)
 
-    def _cost(self, net) -> float:
+    def _cost(self, net: NetworkLike) -> float:
         # the layers keep the caches of the last training pass (explain and tests read them)
         kept = [(layer.A_prev, layer.Z, layer.A, layer.M) for layer in net.layers]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -510,7 +576,7 @@ class RunWatch:
         return cost
 
     @staticmethod
-    def _largest_weight(net) -> float:
+    def _largest_weight(net: NetworkLike) -> float:
         return max(float(np.max(np.abs(layer.W), initial=0.0)) for layer in net.layers)
 
     @staticmethod
@@ -520,7 +586,7 @@ class RunWatch:
                                cli=f"{finding} The learning rate (--lr {lr:g}) {hint}"))
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """``dp.callbacks.LivePlot`` is :class:`deltaprop.plotting.LivePlot`, loaded on first use
     (it draws with matplotlib, an optional extra, from the plotting floor above)."""
     if name == "LivePlot":

@@ -17,38 +17,74 @@ importing the network (which imports the loop).
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import _archive, _format
-from .callbacks import LearningRateScheduler
+from .callbacks import LearningRateScheduler, TrainingStateLike
 from .errors import DataError, DeltapropTypeError, MissingFileError, ResumeWarning, ValidationError, warn
 
 #: Version of the "training" part of a checkpoint (the file format has its own version).
 CHECKPOINT_VERSION = 1
 
 
-def fingerprint(*arrays: np.ndarray) -> str:
-    """A hash of the training data, so a checkpoint refuses to resume on other data."""
+#: The fingerprint's row hashes are added modulo this prime (2^61 - 1), so that shards'
+#: partial sums (data-parallel ranks) add up to the whole data set's, in any partition.
+_PRIME = (1 << 61) - 1
+
+
+def fingerprint(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None, *, start: int = 0,
+                n: int | None = None, add: Callable[[int], int] | None = None) -> str:
+    """A hash of the training data, so a checkpoint refuses to resume on other data.
+
+    It is the sum (mod 2^61 - 1) of a hash of each example (its index, row of X, row
+    of Y and weight), so it does not depend on how the rows are shared out: a process
+    holding rows ``start .. start + len(X) - 1`` of ``n`` (``w`` over all n) hashes
+    those, and ``add`` sums the processes' partial sums (the ranks of data-parallel
+    training, any number of them, get the fingerprint one process gets).
+    """
+    n = len(X) if n is None else n
+    X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+    W = None if w is None else np.ascontiguousarray(w[start:start + len(X)])
+    total = 0
+    for i in range(len(X)):
+        h = hashlib.blake2b(int(start + i).to_bytes(8, "little"), digest_size=8)
+        h.update(X[i].data.cast("B"))
+        h.update(Y[i].data.cast("B"))
+        if W is not None:
+            h.update(W[i:i + 1].data.cast("B"))
+        total += int.from_bytes(h.digest(), "little") % _PRIME
+    total %= _PRIME
+    if add is not None:
+        total = add(total) % _PRIME
+    kind = f"{X.dtype.str}{X.shape[1:]}{Y.dtype.str}{Y.shape[1:]}{'' if w is None else w.dtype.str}"
+    return f"rows:{n}:{kind}:{total:016x}"
+
+
+def legacy_fingerprint(*arrays: np.ndarray) -> str:
+    """The fingerprint of checkpoints written before fingerprints were by rows (they still resume)."""
     h = hashlib.blake2b(digest_size=16)
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     return h.hexdigest()
 
 
 # -- writing --------------------------------------------------------------------------------
 
-def write(path, state) -> Path:
+def write(path: str | os.PathLike[str], state: TrainingStateLike) -> Path:
     """Everything needed to continue the fit of ``state`` (a TrainingState) bit-identically,
     written to ``path`` atomically."""
     done, batch = state.progress
     meta, arrays = state.optimizer.get_state()
     rng = state.rng.bit_generator.state
-    training = {
+    training: dict[str, Any] = {
         "version": CHECKPOINT_VERSION,
         "fit": state.fit_info,
         "progress": {"epochs_done": done, "batch": batch, "step": state.optimizer.iterations,
@@ -60,6 +96,7 @@ def write(path, state) -> Path:
     }
     out = {f"opt/{k}": v for k, v in arrays.items()}
     if batch:
+        assert state.order is not None       # mid-epoch: the running epoch's order
         out["order"] = state.order
     for j, cb in enumerate(state.callbacks):
         cb_meta, cb_arrays = cb.get_state()
@@ -72,14 +109,16 @@ def write(path, state) -> Path:
 
 # -- finding and reading ---------------------------------------------------------------------
 
-def find(path) -> Path:
+def find(path: str | os.PathLike[str]) -> Path:
     """``path`` itself if it is a file; for a folder, its most advanced checkpoint."""
     path = Path(path)
     if path.is_file():
         return path
     if not path.is_dir():
         raise MissingFileError(f"The 'resume' argument names {str(path)!r}, which does not exist.", path)
-    best, best_key, skipped = None, None, []
+    best: Path | None = None
+    best_key: tuple[Any, ...] | None = None
+    skipped: list[str] = []
     for candidate in sorted(path.iterdir()):
         if not candidate.is_file() or _archive.is_temporary(candidate):
             continue
@@ -107,12 +146,13 @@ class Checkpoint:
     """A checkpoint read from disk: its path, its header, ``training`` (the header's part),
     its weights ``[(W, b), ...]`` (checked) and its training arrays (names without the prefix)."""
 
-    def __init__(self, path: Path, header: dict, weights: list, arrays: dict):
+    def __init__(self, path: Path, header: dict[str, Any], weights: list[tuple[np.ndarray, np.ndarray]],
+                 arrays: dict[str, np.ndarray]) -> None:
         self.path, self.header, self.weights, self.arrays = path, header, weights, arrays
-        self.training: dict = header["training"]
+        self.training: dict[str, Any] = header["training"]
 
 
-def read(resume) -> Checkpoint:
+def read(resume: str | os.PathLike[str]) -> Checkpoint:
     """The checkpoint ``resume`` names (a file, or the most advanced in a folder)."""
     if not isinstance(resume, (str, Path)) and not hasattr(resume, "__fspath__"):
         raise DeltapropTypeError(f"The 'resume' argument must be a checkpoint file or folder. Got {resume!r} instead.")
@@ -136,7 +176,7 @@ def read(resume) -> Checkpoint:
 
 # -- resuming ---------------------------------------------------------------------------------
 
-def apply(state, ck: Checkpoint) -> None:
+def apply(state: TrainingStateLike, ck: Checkpoint) -> None:
     """Check ``ck`` against this fit call (``state``) in full, then put its state in place:
     on an error nothing has changed."""
     net, opt, path, training = state.net, state.optimizer, ck.path, ck.training
@@ -164,11 +204,11 @@ def apply(state, ck: Checkpoint) -> None:
         raise ValidationError(f"{str(path)!r} was shuffled with a {rng_state.get('bit_generator')} generator; "
                               f"this call's is {type(state.rng.bit_generator).__name__}.")
     saved_cbs = training.get("callbacks", [])
-    cb_arrays: dict[int, dict] = {}
+    cb_arrays: dict[int, dict[str, np.ndarray]] = {}
     for name, value in ck.arrays.items():
         if name.startswith("cb/"):
-            _, j, key = name.split("/", 2)
-            cb_arrays.setdefault(int(j), {})[key] = value
+            _, position, key = name.split("/", 2)
+            cb_arrays.setdefault(int(position), {})[key] = value
     # -- everything checked: put it in place
     net.set_weights([p for pair in ck.weights for p in pair])
     opt.set_state(training["optimizer"], {k[4:]: v for k, v in ck.arrays.items() if k.startswith("opt/")})
@@ -195,7 +235,8 @@ def apply(state, ck: Checkpoint) -> None:
     _resume_learning_rate(state, path, saved_opt, progress)
 
 
-def _resume_learning_rate(state, path, saved_opt: dict, progress: dict) -> None:
+def _resume_learning_rate(state: TrainingStateLike, path: Path, saved_opt: dict[str, Any],
+                          progress: dict[str, Any]) -> None:
     """A caller who resumes with another learning rate gets it from the resume point on,
     and is told so; everything else continues bit for bit. (The caller's optimizer keeps
     the lr it was given: nothing of the checkpoint's is written over it.)

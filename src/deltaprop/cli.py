@@ -10,11 +10,29 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, TextIO, TypeAlias, overload
 
 from . import __version__
+
+if TYPE_CHECKING:           # (the command line imports numpy and the library only when a command runs)
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    from .callbacks import Callback
+    from .datasets import CsvData
+    from .network import Network
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+
+#: What ``add_subparsers`` returns, as each command's ``_add_*`` receives it.
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_DIVERGED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -39,7 +57,7 @@ MNIST_VALIDATION = 10_000
 # ---------------------------------------------------------------------------------------
 # Option values: checked when parsed, so that a bad one is named as the option it is
 
-def _int_at_least(low: int):
+def _int_at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -51,7 +69,7 @@ def _int_at_least(low: int):
     return parse
 
 
-def _int_between(low: int, high: int):
+def _int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = _int_at_least(low)(text)
         if value > high:
@@ -60,7 +78,8 @@ def _int_between(low: int, high: int):
     return parse
 
 
-def _number(low: float | None = None, high: float | None = None, *, low_open=False, high_open=False):
+def _number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+            high_open: bool = False) -> Callable[[str], float]:
     lo = "(" if low_open or low is None else "["
     hi = ")" if high_open or high is None else "]"
     interval = f"{lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
@@ -96,7 +115,7 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _patience(text: str):
+def _patience(text: str) -> int | str:
     """--early-stopping: epochs without improvement, or ``off``."""
     if text == "off":
         return "off"
@@ -106,8 +125,8 @@ def _patience(text: str):
         raise argparse.ArgumentTypeError(f"must be a number of epochs >= 1 or 'off'; got {text!r}") from None
 
 
-def _header(text: str):
-    choices = {"auto": "auto", "yes": True, "no": False}
+def _header(text: str) -> bool | str:
+    choices: dict[str, bool | str] = {"auto": "auto", "yes": True, "no": False}
     if text not in choices:
         raise argparse.ArgumentTypeError(f"must be auto, yes or no; got {text!r}")
     return choices[text]
@@ -119,7 +138,7 @@ POSITIVE, NONNEG = _int_at_least(1), _int_at_least(0)
 # ---------------------------------------------------------------------------------------
 # Errors and warnings, as the command line words them
 
-def _color(text: str, code: str, stream) -> str:
+def _color(text: str, code: str, stream: TextIO) -> str:
     """ANSI colour for a terminal, unless NO_COLOR is set (https://no-color.org)."""
     import os
     if os.environ.get("NO_COLOR") or not getattr(stream, "isatty", lambda: False)():
@@ -132,9 +151,10 @@ def _say(command: str, kind: str, message: str) -> None:
     print(_color(f"deltaprop {command}: {kind}:", code, sys.stderr), message, file=sys.stderr, flush=True)
 
 
-def _show_warning(command: str):
+def _show_warning(command: str) -> Callable[..., None]:
     """warnings.showwarning for a command: one line, the command-line wording, no source line."""
-    def show(message, category, filename, lineno, file=None, line=None):
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
         _say(command, "warning", getattr(message, "cli", None) or str(message))
     return show
 
@@ -185,7 +205,8 @@ class _Data:
         return self.meta.get("task") == "classification"
 
 
-def _split(X, y, fraction: float, seed: int, stratify: bool):
+def _split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int,
+           stratify: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(X_keep, y_keep, X_out, y_out)``: ``fraction`` of the rows held out at random
     (stratified for classes), the same rows for the same seed."""
     from . import data as _data
@@ -194,7 +215,7 @@ def _split(X, y, fraction: float, seed: int, stratify: bool):
     return X_keep, y_keep, X_out, y_out
 
 
-def _classes_of(y, task_option: str):
+def _classes_of(y: np.ndarray, task_option: str) -> tuple[str, np.ndarray, list[str] | None]:
     """``(task, labels 0..k-1 or y, class names or None)`` for a CSV target column."""
     import numpy as np
     if y.dtype.kind == "f":
@@ -209,7 +230,7 @@ def _classes_of(y, task_option: str):
     return task, np.searchsorted(values, y), [str(v) for v in values.tolist()]
 
 
-def _load_data(args) -> _Data:
+def _load_data(args: argparse.Namespace) -> _Data:
     """The training, validation and test rows of ``train`` (and ``explain``)."""
     from . import data as _data
     from . import datasets
@@ -229,7 +250,8 @@ def _load_data(args) -> _Data:
                 raise UsageError(f"--train-size {args.train_size} is more than the {len(X)} training images left "
                                  f"after {n_val} for validation")
             X, y = X[:args.train_size], y[:args.train_size]
-        classes = [str(k) for k in range(10)] if args.dataset == "mnist" else list(datasets.FASHION_MNIST_CLASSES)
+        classes: list[str] | None = \
+            [str(k) for k in range(10)] if args.dataset == "mnist" else list(datasets.FASHION_MNIST_CLASSES)
         meta = {"dataset": args.dataset, "task": "classification", "classes": classes, "input": "images"}
         return _Data(X, y, meta, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test)
     if args.dataset is not None:
@@ -310,7 +332,7 @@ def _class_weights(args, d):
     return per_class[d.y], (None if d.X_val is None else per_class[d.y_val])
 
 
-def _target_arg(target):
+def _target_arg(target: str | int | None) -> int | str:
     if target is None:
         return -1
     try:
@@ -319,18 +341,22 @@ def _target_arg(target):
         return target
 
 
-def _column_index(path, target, header) -> int:
+def _column_index(path: str | os.PathLike[str], target: str | int | None, header: bool | str) -> int:
     """The file column (0-based) the target came from, for headerless files later on."""
     from . import datasets
     names, width = datasets.read_csv_header(path, header=header)
     target = _target_arg(target)
-    return names.index(target) if isinstance(target, str) else target % width
+    if isinstance(target, str):
+        assert names is not None        # load_csv found the target by its name: the file has a header
+        return names.index(target)
+    return target % width
 
 
-def _labels_in(table, meta: dict, path):
+def _labels_in(table: CsvData, meta: dict, path: str | os.PathLike[str]) -> np.ndarray:
     """The target of ``table`` as the model's class numbers (by name), or as numbers."""
     import numpy as np
     from .errors import InputError
+    assert table.y is not None          # the table was read with its target column
     if meta.get("task") != "classification":
         return table.y.astype(np.float64)
     names = list(table.class_names) if table.class_names is not None else [str(v) for v in table.y.tolist()]
@@ -347,7 +373,7 @@ def _labels_in(table, meta: dict, path):
 # ---------------------------------------------------------------------------------------
 # train
 
-def _resolve_defaults(args, d: _Data) -> None:
+def _resolve_defaults(args: argparse.Namespace, d: _Data) -> None:
     """Fill in what the command line left open. Classification: ReLU hidden layers, a
     softmax output with cross-entropy, Adam, up to 200 epochs with early stopping on the
     validation loss; regression: the same with an identity output and the quadratic
@@ -373,7 +399,7 @@ def _resolve_defaults(args, d: _Data) -> None:
         args.lr = 3.0 if book else 0.1 if args.optimizer == "sgd" else 1e-3
 
 
-def _check_pairing(args, n_out: int) -> None:
+def _check_pairing(args: argparse.Namespace, n_out: int) -> None:
     """The loss and output activation must be an exact pair (the library's rule, in the
     command line's words)."""
     from . import losses
@@ -402,7 +428,7 @@ def _check_pairing(args, n_out: int) -> None:
         raise UsageError("--output-activation softmax over a single output is always 1 and cannot learn; use sigmoid")
 
 
-def _build_network(args, d: _Data):
+def _build_network(args: argparse.Namespace, d: _Data) -> Network:
     """The network ``train`` trains: the data's features in, one output per class (or target) out."""
     from . import losses
     from .network import Network
@@ -430,7 +456,7 @@ def _build_network(args, d: _Data):
                    init=args.init, dropout=args.dropout, dtype=args.dtype, seed=args.seed)
 
 
-def _optimizer(args):
+def _optimizer(args: argparse.Namespace) -> Optimizer:
     from .optimizers import SGD, Adam
     if args.optimizer == "adam":
         if args.momentum or args.nesterov:
@@ -441,14 +467,15 @@ def _optimizer(args):
     return SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay)
 
 
-def _schedule(args):
-    from .schedules import SCHEDULES
-    return {"step": lambda: SCHEDULES["step"](drop=0.5, every=max(1, args.epochs // 3)),
-            "exponential": lambda: SCHEDULES["exponential"](rate=0.95),
-            "cosine": lambda: SCHEDULES["cosine"](epochs=args.epochs)}[args.schedule]()
+def _schedule(args: argparse.Namespace) -> Schedule:
+    from .schedules import CosineDecay, ExponentialDecay, StepDecay
+    return {"step": lambda: StepDecay(drop=0.5, every=max(1, args.epochs // 3)),
+            "exponential": lambda: ExponentialDecay(rate=0.95),
+            "cosine": lambda: CosineDecay(epochs=args.epochs)}[args.schedule]()
 
 
-def _plan_callback(args, d: _Data, net, opt, resume, batch_size: int):
+def _plan_callback(args: argparse.Namespace, d: _Data, net: Network, opt: Optimizer, resume: Path | None,
+                   batch_size: int) -> Callback:
     """A callback whose on_train_begin prints the plan and keeps the arguments beside the
     checkpoints: it runs only once fit has accepted every argument and any checkpoint,
     so a refused resume prints nothing it did not do and writes nothing."""
@@ -468,13 +495,14 @@ def _plan_callback(args, d: _Data, net, opt, resume, batch_size: int):
             print(f"  {len(d.X)} training samples{val}{test}; {opt!r}; up to {args.epochs} epochs of batches of "
                   f"{batch_size}" + (f", early stopping after {args.early_stopping} without improvement"
                                      if args.early_stopping != "off" else "")
-                  + (f"; resuming from {resume}" if resume else ""), flush=True)
+                  + (f"; resuming from {resume}" if resume else "")
+                  + (f"; data-parallel over {state.ranks} ranks" if state.ranks > 1 else ""), flush=True)
             if state.sample_weight is not None:
                 per_class = {d.meta["classes"][k]: float(state.sample_weight[int(np.argmax(d.y == k))])
                              for k in np.unique(d.y)}
                 print("  class weights in the cost: " + ", ".join(f"{c} {w:.4g}" for c, w in per_class.items()),
                       flush=True)
-            if args.checkpoint_dir:
+            if args.checkpoint_dir and state.writes_files:
                 Path(args.checkpoint_dir).mkdir(parents=True, exist_ok=True)
                 path = Path(args.checkpoint_dir) / TRAIN_ARGS_FILE
                 with _files.atomic_open(path, "w") as f:
@@ -497,17 +525,24 @@ def _train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import callbacks as cb
+    from . import distributed
 
     if args.resume is True and not args.checkpoint_dir:
         raise UsageError("--resume without a path needs --checkpoint-dir DIR (the folder to resume from)")
+    # Under mpiexec or torchrun this process is one rank of a data-parallel run: every rank
+    # trains, rank 0 alone prints and writes (the others' stdout goes nowhere).
+    comm = distributed.detect()
+    if comm is not None and comm.rank:
+        sys.stdout = open(os.devnull, "w")
     d = _load_data(args)
     _resolve_defaults(args, d)
     net = _build_network(args, d)
     opt = _optimizer(args)
     batch_size = args.batch_size
     if batch_size > len(d.X):
-        _say("train", "warning", f"--batch-size {batch_size} is larger than the {len(d.X)} training samples; "
-                                 f"using {len(d.X)}")
+        if comm is None or comm.rank == 0:
+            _say("train", "warning", f"--batch-size {batch_size} is larger than the {len(d.X)} training samples; "
+                                     f"using {len(d.X)}")
         batch_size = len(d.X)
     weights, val_weights = _class_weights(args, d)
     validation = None
@@ -530,7 +565,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         history = net.fit(d.X, d.y, epochs=args.epochs, batch_size=batch_size, optimizer=opt,
                           validation_data=validation, callbacks=callbacks, seed=args.seed, verbose=args.verbose,
-                          engine=args.engine, resume=resume, sample_weight=weights)
+                          engine=args.engine, resume=resume, sample_weight=weights, comm=comm)
     except (KeyboardInterrupt, SystemExit) as e:
         return _interrupted(args, net, save_meta, e)
     if history.stop_reason:
@@ -549,6 +584,8 @@ def _train(args: argparse.Namespace) -> int:
         test = net.evaluate(d.X_test, d.y_test)
         print(f"test ({len(d.X_test)} samples): " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
         measured = test.get("accuracy")
+    if comm is not None and comm.rank:      # the same network on every rank: rank 0 saves it
+        return EXIT_OK
     if args.save:
         net.save(args.save, metadata=save_meta)
         print(f"saved {args.save}")
@@ -567,7 +604,7 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _interrupted(args, net, save_meta: dict, e: BaseException) -> int:
+def _interrupted(args: argparse.Namespace, net: Network, save_meta: dict, e: BaseException) -> int:
     """Ctrl-C (or SIGTERM) during training: keep the work, or say in one line how to."""
     if isinstance(e, SystemExit) and e.code != EXIT_TERMINATED:
         raise e
@@ -588,7 +625,7 @@ def _interrupted(args, net, save_meta: dict, e: BaseException) -> int:
     return code
 
 
-def _saved_args(args) -> dict:
+def _saved_args(args: argparse.Namespace) -> dict:
     keep = dict(vars(args))
     for k in ("func", "resume", "verbose", "plot", "require", "command"):
         keep.pop(k, None)
@@ -605,7 +642,7 @@ def _model(path):
     return net, _cli_meta(path, io.read_header(path), net)
 
 
-def _cli_meta(path, header: dict, net) -> dict:
+def _cli_meta(path: str | os.PathLike[str], header: dict, net: Network) -> dict:
     """What ``deltaprop train`` wrote into a model's metadata, checked against the network
     (a file changed by hand, or written by something else, gets a clear error)."""
     from .data import Standardizer
@@ -652,7 +689,16 @@ def _cli_meta(path, header: dict, net) -> dict:
     return cli
 
 
-def _model_rows(path, net, meta: dict, args, *, with_target: bool):
+@overload
+def _model_rows(path: str | os.PathLike[str], net: Network, meta: dict, args: argparse.Namespace, *,
+                with_target: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def _model_rows(path: str | os.PathLike[str], net: Network, meta: dict, args: argparse.Namespace, *,
+                with_target: Literal[False]) -> tuple[np.ndarray, None]: ...
+
+
+def _model_rows(path: str | os.PathLike[str], net: Network, meta: dict, args: argparse.Namespace, *,
+                with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows of a CSV file as the model takes them: columns matched by name when the
     model knows its features' names and the file has a header, else by position; with
     ``with_target``, also the target column (by --target, or the name the model keeps).
@@ -701,7 +747,7 @@ def _model_rows(path, net, meta: dict, args, *, with_target: bool):
     return X, y
 
 
-def _is_idx(path) -> bool:
+def _is_idx(path: str | os.PathLike[str]) -> bool:
     """IDX files start with two zero bytes and a type code (gzipped: look inside)."""
     import gzip
 
@@ -982,7 +1028,7 @@ def _explain_row(args):
     return net, meta, X[args.index:args.index + 1], y[args.index:args.index + 1]
 
 
-def _explain_target(target, net, meta: dict, m: int):
+def _explain_target(target: str | np.ndarray, net: Network, meta: dict, m: int) -> np.ndarray:
     """--target as the network takes it: numbers per output, or (for a classifier) one
     class per example, as its number or its name."""
     import numpy as np
@@ -1039,7 +1085,7 @@ def _epilog(examples: str) -> str:
     return f"{examples}\n{EXIT_CODES}"
 
 
-def _add_data_args(p, *, training: bool) -> None:
+def _add_data_args(p: argparse.ArgumentParser, *, training: bool) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, help="a built-in data set")
     g.add_argument("--csv", metavar="FILE", help="a CSV table of numbers; the target column is --target")
@@ -1071,7 +1117,7 @@ def _add_data_args(p, *, training: bool) -> None:
                             "saved model)")
 
 
-def _add_train(sub) -> None:
+def _add_train(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "train", help="train a network on a data set or a CSV file", description=_train.__doc__,
         usage="deltaprop train (--dataset NAME | --csv FILE) [OPTIONS]   (deltaprop train --help lists them)",
@@ -1141,7 +1187,7 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_train)
 
 
-def _add_evaluate(sub) -> None:
+def _add_evaluate(sub: _Subparsers) -> None:
     p = sub.add_parser("evaluate", help="loss and accuracy of a saved model", description=_evaluate.__doc__,
                        usage="deltaprop evaluate MODEL (--dataset NAME | --csv FILE) [OPTIONS]",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1153,10 +1199,10 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=_evaluate)
 
 
-def _add_predict(sub) -> None:
+def _add_predict(sub: _Subparsers) -> None:
     p = sub.add_parser("predict", help="predict each row of a CSV or image of an IDX file, as CSV",
                        usage="deltaprop predict MODEL INPUT [OPTIONS]",
-                       description=_predict.__doc__ + " A CSV's columns are matched to the model's features by "
+                       description=(_predict.__doc__ or "") + " A CSV's columns are matched to the model's features by "
                        "name when both have names (any order; a missing or unknown column is an error), else by "
                        "position.", formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=_epilog("examples:\n  deltaprop predict mnist.dpz t10k-images-idx3-ubyte.gz -o digits.csv\n"
@@ -1172,7 +1218,7 @@ def _add_predict(sub) -> None:
     p.set_defaults(func=_predict, target=None)
 
 
-def _add_gradcheck(sub) -> None:
+def _add_gradcheck(sub: _Subparsers) -> None:
     from .activations import ACTIVATIONS as _ACTS
     p = sub.add_parser("gradcheck", help="check backprop against finite differences", description=_gradcheck.__doc__,
                        usage="deltaprop gradcheck [MODEL | mazur | kaist] [OPTIONS]",
@@ -1192,7 +1238,7 @@ def _add_gradcheck(sub) -> None:
     p.set_defaults(func=_gradcheck)
 
 
-def _add_info(sub) -> None:
+def _add_info(sub: _Subparsers) -> None:
     p = sub.add_parser("info", help="what a saved model or checkpoint holds", description=_info.__doc__,
                        usage="deltaprop info MODEL [--json]",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1202,7 +1248,7 @@ def _add_info(sub) -> None:
     p.set_defaults(func=_info)
 
 
-def _add_export(sub) -> None:
+def _add_export(sub: _Subparsers) -> None:
     p = sub.add_parser("export", help="write a saved model as ONNX (for onnxruntime)", description=_export.__doc__,
                        usage="deltaprop export MODEL OUTPUT [--opset N] [--labels]",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1216,7 +1262,7 @@ def _add_export(sub) -> None:
     p.set_defaults(func=_export)
 
 
-def _add_explain(sub) -> None:
+def _add_explain(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "explain", help="show one step of backpropagation with every number", description=_explain.__doc__,
         usage="deltaprop explain (mazur | kaist | --model FILE --input X --target Y | --dataset NAME --index N | "
@@ -1265,7 +1311,7 @@ def _add_explain(sub) -> None:
     p.set_defaults(func=_explain, task="auto", target_index=None)
 
 
-def _add_why(sub) -> None:
+def _add_why(sub: _Subparsers) -> None:
     p = sub.add_parser("why", help="time backprop against finite differences as the network grows",
                        usage="deltaprop why [OPTIONS]",
                        description=_why.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1287,7 +1333,7 @@ def _add_why(sub) -> None:
     p.set_defaults(func=_why)
 
 
-def _add_playground(sub) -> None:
+def _add_playground(sub: _Subparsers) -> None:
     p = sub.add_parser("playground", help="train a network step by step in the browser",
                        usage="deltaprop playground [OPTIONS]", description=_playground.__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from ._array import as_dtype, as_rng, check_positive_int, check_real
-from .errors import DeltapropTypeError, ShapeError, ValidationError
+from ._array import Seed, as_dtype, as_rng, check_positive_int, check_real
+from .errors import DataError, DeltapropTypeError, MissingFileError, ShapeError, ValidationError
 
 __all__ = ["xor", "moons", "circles", "spirals", "blobs", "train_test_split", "Standardizer"]
 
@@ -53,7 +57,8 @@ def _class_sizes(n_samples: int, n_classes: int, what: str) -> list[int]:
     return [n // n_classes + (k < n % n_classes) for k in range(n_classes)]
 
 
-def _finish(X: np.ndarray, y: np.ndarray, noise: float, rng: np.random.Generator, dtype, shuffle: bool):
+def _finish(X: np.ndarray, y: np.ndarray, noise: float, rng: np.random.Generator, dtype: npt.DTypeLike,
+            shuffle: bool) -> tuple[np.ndarray, np.ndarray]:
     """Add N(0, noise^2) to the noiseless points ``X``, shuffle the rows, cast: ``(X, y)``."""
     if not isinstance(shuffle, bool):
         raise DeltapropTypeError(f"The 'shuffle' argument must be True or False. Got {shuffle!r} instead.")
@@ -73,7 +78,8 @@ def _stack(points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([np.full(len(p), k, dtype=np.int64) for k, p in enumerate(points)]))
 
 
-def xor(n_samples: int = 200, *, noise: float = 0.2, seed=None, shuffle: bool = True, dtype="float64"):
+def xor(n_samples: int = 200, *, noise: float = 0.2, seed: Seed = None, shuffle: bool = True,
+        dtype: npt.DTypeLike = "float64") -> tuple[np.ndarray, np.ndarray]:
     """The XOR problem: the four corners of the unit square, labelled x1 XOR x2.
 
     Corners (0, 0) and (1, 1) are class 0, (0, 1) and (1, 0) class 1: no straight
@@ -104,7 +110,8 @@ def xor(n_samples: int = 200, *, noise: float = 0.2, seed=None, shuffle: bool = 
     return _finish(X, y, noise, as_rng(seed), dtype, shuffle)
 
 
-def moons(n_samples: int = 200, *, noise: float = 0.1, seed=None, shuffle: bool = True, dtype="float64"):
+def moons(n_samples: int = 200, *, noise: float = 0.1, seed: Seed = None, shuffle: bool = True,
+          dtype: npt.DTypeLike = "float64") -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved half moons.
 
     Class 0 is the upper half of the unit circle, (cos t, sin t) for t in [0, pi];
@@ -131,8 +138,8 @@ def moons(n_samples: int = 200, *, noise: float = 0.1, seed=None, shuffle: bool 
     return _finish(*_stack([upper, lower]), noise, as_rng(seed), dtype, shuffle)
 
 
-def circles(n_samples: int = 200, *, noise: float = 0.05, factor: float = 0.5, seed=None,
-            shuffle: bool = True, dtype="float64"):
+def circles(n_samples: int = 200, *, noise: float = 0.05, factor: float = 0.5, seed: Seed = None,
+            shuffle: bool = True, dtype: npt.DTypeLike = "float64") -> tuple[np.ndarray, np.ndarray]:
     """A circle inside a circle, both centred at the origin.
 
     Class 0 lies on the circle of radius 1, class 1 (floor(n/2) points) on the circle
@@ -161,7 +168,8 @@ def circles(n_samples: int = 200, *, noise: float = 0.05, factor: float = 0.5, s
 
 
 def spirals(n_samples: int = 300, *, n_classes: int = 2, turns: float = 1.0, noise: float = 0.05,
-            seed=None, shuffle: bool = True, dtype="float64"):
+            seed: Seed = None, shuffle: bool = True,
+            dtype: npt.DTypeLike = "float64") -> tuple[np.ndarray, np.ndarray]:
     """``n_classes`` interleaved spiral arms around the origin.
 
     Arm k has m points (m = n_samples/n_classes, +1 for the first arms); its i-th
@@ -193,8 +201,8 @@ def spirals(n_samples: int = 300, *, n_classes: int = 2, turns: float = 1.0, noi
     return _finish(*_stack(arms), noise, as_rng(seed), dtype, shuffle)
 
 
-def blobs(n_samples: int = 300, *, centers=3, noise: float = 1.0, seed=None, shuffle: bool = True,
-          dtype="float64"):
+def blobs(n_samples: int = 300, *, centers: int | npt.ArrayLike = 3, noise: float = 1.0, seed: Seed = None,
+          shuffle: bool = True, dtype: npt.DTypeLike = "float64") -> tuple[np.ndarray, np.ndarray]:
     """Gaussian clouds, one per class: each point is its centre plus N(0, noise^2 I).
 
     Args:
@@ -234,7 +242,7 @@ def blobs(n_samples: int = 300, *, centers=3, noise: float = 1.0, seed=None, shu
 # Splitting.
 
 
-def _as_samples(name: str, arr) -> np.ndarray:
+def _as_samples(name: str, arr: npt.ArrayLike) -> np.ndarray:
     """``arr`` as an array with a first (sample) axis."""
     a = np.asarray(arr)
     if a.ndim == 0:
@@ -242,7 +250,7 @@ def _as_samples(name: str, arr) -> np.ndarray:
     return a
 
 
-def _test_count(test_size, n: int) -> int:
+def _test_count(test_size: float, n: int) -> int:
     """The number of test samples ``test_size`` asks for out of ``n`` (scikit-learn's rule)."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise DeltapropTypeError(
@@ -269,7 +277,9 @@ def _test_count(test_size, n: int) -> int:
     return n_test
 
 
-def train_test_split(X, y=None, *, test_size=0.2, seed=None, shuffle: bool = True, stratify=None):
+def train_test_split(X: npt.ArrayLike, y: npt.ArrayLike | None = None, *, test_size: float = 0.2,
+                     seed: Seed = None, shuffle: bool = True,
+                     stratify: bool | npt.ArrayLike | None = None) -> tuple[np.ndarray, ...]:
     """Split ``X`` (and ``y``) into a training and a test part, row by row.
 
     Semantics of scikit-learn's ``train_test_split``: a fraction ``test_size``
@@ -306,8 +316,8 @@ def train_test_split(X, y=None, *, test_size=0.2, seed=None, shuffle: bool = Tru
     """
     X = _as_samples("X", X)
     n = len(X)
+    y = None if y is None else _as_samples("y", y)
     if y is not None:
-        y = _as_samples("y", y)
         if len(y) != n:
             raise ShapeError(f"X has {n} samples but y has {len(y)}; they must match.")
     if n < 2:
@@ -331,7 +341,7 @@ def train_test_split(X, y=None, *, test_size=0.2, seed=None, shuffle: bool = Tru
     return tuple(out)
 
 
-def _strata(stratify, y, n: int) -> np.ndarray:
+def _strata(stratify: bool | npt.ArrayLike, y: np.ndarray | None, n: int) -> np.ndarray:
     """Class index 0..k-1 of each row, from ``stratify`` (labels, one-hot rows, or True = y)."""
     if stratify is True:
         if y is None:
@@ -350,7 +360,7 @@ def _strata(stratify, y, n: int) -> np.ndarray:
     return inverse.reshape(-1)
 
 
-def _stratified(classes: np.ndarray, n_test: int, rng: np.random.Generator):
+def _stratified(classes: np.ndarray, n_test: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Train and test row indices with each class's share of ``n_test`` (largest remainders)."""
     n = len(classes)
     counts = np.bincount(classes)
@@ -406,11 +416,12 @@ class Standardizer:
     [[3.0, 5.0]]
     """
 
-    def __init__(self, mean=None, scale=None):
+    def __init__(self, mean: npt.ArrayLike | None = None, scale: npt.ArrayLike | None = None) -> None:
         if (mean is None) != (scale is None):
             raise ValidationError("Standardizer takes both 'mean' and 'scale' or neither.")
-        self._mean = self._scale = None
-        if mean is not None:
+        self._mean: np.ndarray | None = None
+        self._scale: np.ndarray | None = None
+        if mean is not None and scale is not None:      # (both or neither, as just checked)
             m = self._params("mean", mean)
             s = self._params("scale", scale)
             if m.shape != s.shape:
@@ -421,7 +432,7 @@ class Standardizer:
             self._mean, self._scale = m, s
 
     @staticmethod
-    def _params(name: str, value) -> np.ndarray:
+    def _params(name: str, value: npt.ArrayLike) -> np.ndarray:
         try:
             a = np.array(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -450,10 +461,11 @@ class Standardizer:
     def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
         if self._mean is None:
             raise ValidationError("This Standardizer is not fitted yet; call fit(X) first (or build it from_dict).")
+        assert self._scale is not None       # set together with the mean
         return self._mean, self._scale
 
     @staticmethod
-    def _check_X(X, d: int | None, what: str) -> np.ndarray:
+    def _check_X(X: npt.ArrayLike, d: int | None, what: str) -> np.ndarray:
         """``X`` as a finite 2-D real array ``(n, d)`` in its own float dtype (float64 for integers)."""
         try:
             A = np.asarray(X)
@@ -476,7 +488,7 @@ class Standardizer:
             raise ValidationError(f"Standardizer.{what}: X contains NaN or infinity (first at row {i}, column {j}).")
         return A
 
-    def fit(self, X) -> "Standardizer":
+    def fit(self, X: npt.ArrayLike) -> "Standardizer":
         """Learn the mean and scale of each column of ``X`` ``(n, d)``; returns self."""
         A = self._check_X(X, None, "fit").astype(np.float64, copy=False)
         n = len(A)
@@ -505,29 +517,29 @@ class Standardizer:
         self._scale = np.where(constant, 1.0, std)
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """z = (x - mean) / scale for each row of ``X`` ``(n, d)``."""
         m, s = self._fitted()
         A = self._check_X(X, len(m), "transform")
         return (A - m.astype(A.dtype)) / s.astype(A.dtype)
 
-    def fit_transform(self, X) -> np.ndarray:
+    def fit_transform(self, X: npt.ArrayLike) -> np.ndarray:
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
-    def inverse_transform(self, Z) -> np.ndarray:
+    def inverse_transform(self, Z: npt.ArrayLike) -> np.ndarray:
         """x = z * scale + mean: undoes :meth:`transform` (to rounding)."""
         m, s = self._fitted()
         A = self._check_X(Z, len(m), "inverse_transform")
         return A * s.astype(A.dtype) + m.astype(A.dtype)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, list[float]]:
         """``{"mean": [...], "scale": [...]}`` as lists of Python floats (JSON-ready, exact)."""
         m, s = self._fitted()
         return {"mean": m.tolist(), "scale": s.tolist()}
 
     @classmethod
-    def from_dict(cls, d) -> "Standardizer":
+    def from_dict(cls, d: dict[str, Any]) -> "Standardizer":
         """The Standardizer that :meth:`to_dict` described."""
         if not isinstance(d, dict) or set(d) != {"mean", "scale"}:
             raise ValidationError(f"Standardizer.from_dict needs a dict with keys 'mean' and 'scale'. Got {d!r}.")
@@ -535,3 +547,21 @@ class Standardizer:
 
     def __repr__(self) -> str:
         return "Standardizer()" if self._mean is None else f"Standardizer(n_features={len(self._mean)})"
+
+
+def open_npy(value: Any, name: str) -> Any:
+    """``value`` itself, or, when it is a path to a ``.npy`` file (``np.save``), that
+    array memory-mapped read-only: rows are read from disk only when used (a rank of
+    data-parallel training reads its shard)."""
+    if not isinstance(value, (str, os.PathLike)):
+        return value
+    path = Path(value)
+    if path.suffix != ".npy":
+        raise ValidationError(f"The '{name}' argument is a path, {str(path)!r}; arrays are read from .npy files "
+                              "(np.save). Load other files first (dp.datasets.load_csv for CSV).")
+    if not path.is_file():
+        raise MissingFileError(f"The '{name}' argument names {str(path)!r}, which does not exist.", path)
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{str(path)!r} (the '{name}' argument) is not a .npy array NumPy can map: {e}") from None

@@ -41,11 +41,13 @@ import io
 import numbers
 import os
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from ._array import as_dtype
 from ._files import atomic_open, open_for_reading
@@ -71,8 +73,11 @@ IDX_TYPES: dict[int, tuple[np.dtype, str]] = {
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+#: What mnist and fashion_mnist return: ``(X_train, y_train), (X_test, y_test)``.
+Split: TypeAlias = "tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]"
 
-def read_idx(source) -> np.ndarray:
+
+def read_idx(source: str | os.PathLike[str] | IO[bytes]) -> np.ndarray:
     """Read one IDX file into an array of the shape and type its header declares.
 
     Args:
@@ -101,7 +106,7 @@ def read_idx(source) -> np.ndarray:
     return _parse_idx(_gunzip(data, where), where, copy=True)
 
 
-def _read_source(source) -> tuple[bytes, str]:
+def _read_source(source: object) -> tuple[bytes, str]:
     """The raw bytes of ``source`` and a name for it to put in messages."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         # Bytes could be a path or the content itself; refuse to guess.
@@ -368,8 +373,8 @@ def _cache_root() -> Path:
 # Loading.
 
 
-def mnist(path=None, *, dtype="float64", download: bool = True,
-          mirrors: Sequence[str] | None = None):
+def mnist(path: str | os.PathLike[str] | None = None, *, dtype: npt.DTypeLike = "float64", download: bool = True,
+          mirrors: Sequence[str] | None = None) -> Split:
     """The MNIST digits: 60,000 training and 10,000 test images of 28x28 pixels.
 
     Args:
@@ -402,8 +407,8 @@ def mnist(path=None, *, dtype="float64", download: bool = True,
     return _load(DATASETS["mnist"], path, dtype=dtype, download=download, mirrors=mirrors)
 
 
-def fashion_mnist(path=None, *, dtype="float64", download: bool = True,
-                  mirrors: Sequence[str] | None = None):
+def fashion_mnist(path: str | os.PathLike[str] | None = None, *, dtype: npt.DTypeLike = "float64",
+                  download: bool = True, mirrors: Sequence[str] | None = None) -> Split:
     """Zalando's Fashion-MNIST: 60,000 training and 10,000 test images of clothes, 28x28.
 
     A drop-in for :func:`mnist` (same files, shapes and search order, in a folder of
@@ -456,9 +461,11 @@ def fashion_mnist(path=None, *, dtype="float64", download: bool = True,
     return _load(DATASETS["fashion-mnist"], path, dtype=dtype, download=download, mirrors=mirrors)
 
 
-def _load(ds: IdxDataset, path, *, dtype, download, mirrors):
+def _load(ds: IdxDataset, path: str | os.PathLike[str] | None, *, dtype: npt.DTypeLike, download: bool,
+          mirrors: Sequence[str] | None) -> Split:
     """Find, check and decode ``ds``; see :func:`mnist` and :func:`fashion_mnist`."""
     dt = as_dtype(dtype)
+    raw: list[bytes] | None
     if not isinstance(download, bool):
         raise DeltapropTypeError(
             f"The 'download' argument must be True or False. Got {type(download).__name__} {download!r} instead."
@@ -534,7 +541,7 @@ def _load(ds: IdxDataset, path, *, dtype, download, mirrors):
     )
 
 
-def _check_mirrors(mirrors) -> tuple[str, ...]:
+def _check_mirrors(mirrors: object) -> tuple[str, ...]:
     """``mirrors`` as a tuple of base URLs, each ending in '/'."""
     if isinstance(mirrors, str):
         mirrors = (mirrors,)  # one URL, not a sequence of one-letter URLs
@@ -698,7 +705,7 @@ def _download(ds: IdxDataset, cache: Path, mirrors: tuple[str, ...], tried: list
     return raw
 
 
-def _decode(ds: IdxDataset, raw: list[bytes], dt: np.dtype):
+def _decode(ds: IdxDataset, raw: list[bytes], dt: np.dtype) -> Split:
     """Checked IDX bytes (see :func:`_check_structure`) -> ``(X_train, y_train), (X_test, y_test)``."""
     names = [f.name for f in ds.files]
     arrays = [_parse_idx(b, repr(n), copy=False) for b, n in zip(raw, names)]
@@ -708,7 +715,7 @@ def _decode(ds: IdxDataset, raw: list[bytes], dt: np.dtype):
         # division (no float temporary), and p/255 is correctly rounded in either dtype.
         X = np.divide(images.reshape(images.shape[0], -1), dt.type(255), dtype=dt)
         out.append((X, labels.astype(np.int64)))
-    return tuple(out)
+    return out[0], out[1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -736,13 +743,13 @@ class CsvData:
     target_name: str | None = None
     class_names: tuple[str, ...] | None = None
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[np.ndarray | None]:
         return iter((self.X, self.y))
 
     def __repr__(self) -> str:
-        def names(seq) -> str:  # a wide table has hundreds of columns: show the ends
+        def names(seq: Iterable[str]) -> str:  # a wide table has hundreds of columns: show the ends
             seq = list(seq)
-            shown = seq if len(seq) <= 8 else [*seq[:3], ..., *seq[-2:]]
+            shown: list[Any] = seq if len(seq) <= 8 else [*seq[:3], ..., *seq[-2:]]
             return "[" + ", ".join("..." if s is ... else repr(s) for s in shown) + "]"
 
         y = "None" if self.y is None else f"{self.y.dtype} {self.y.shape}"
@@ -755,8 +762,9 @@ class CsvData:
 _CSV_CHUNK = 4096
 
 
-def load_csv(path, *, target=-1, header="auto", delimiter: str = ",", dtype="float64",
-             encoding: str = "utf-8", features=None) -> CsvData:
+def load_csv(path: str | os.PathLike[str] | IO[str], *, target: int | str | None = -1, header: bool | str = "auto",
+             delimiter: str = ",", dtype: npt.DTypeLike = "float64", encoding: str = "utf-8",
+             features: Sequence[str] | None = None) -> CsvData:
     """Read a CSV table into features ``X`` and a target column ``y``.
 
     Every column but the target must hold numbers (anything Python's ``float``
@@ -828,7 +836,8 @@ def load_csv(path, *, target=-1, header="auto", delimiter: str = ",", dtype="flo
                          features=None if features is None else list(features))
 
 
-def read_csv_header(path, *, header="auto", delimiter: str = ",", encoding: str = "utf-8"):
+def read_csv_header(path: str | os.PathLike[str] | IO[str], *, header: bool | str = "auto", delimiter: str = ",",
+                    encoding: str = "utf-8") -> tuple[tuple[str, ...] | None, int]:
     """``(column names or None, number of columns)`` of a CSV file, from its first rows
     alone, with :func:`load_csv`'s rules for ``header="auto"``.
 
@@ -851,7 +860,7 @@ def read_csv_header(path, *, header="auto", delimiter: str = ",", encoding: str 
 
 
 @contextlib.contextmanager
-def _open_text(path, encoding: str) -> Iterator[tuple]:
+def _open_text(path: Any, encoding: str) -> Iterator[tuple[IO[str], str]]:
     """``(text file, its name for messages)`` for a path (opened here) or a text file object."""
     if isinstance(path, (str, os.PathLike)):
         where = repr(os.fspath(path))
@@ -877,11 +886,12 @@ def _open_text(path, encoding: str) -> Iterator[tuple]:
     mode = getattr(path, "mode", "")
     if isinstance(path, (io.RawIOBase, io.BufferedIOBase)) or (isinstance(mode, str) and "b" in mode):
         raise DeltapropTypeError("load_csv needs a file opened in text mode (open(path, newline='')), not 'rb'.")
-    name = getattr(path, "name", None)
-    yield path, (repr(os.fspath(name)) if isinstance(name, (str, os.PathLike)) else f"<{type(path).__name__}>")
+    file_name = getattr(path, "name", None)
+    where = repr(os.fspath(file_name)) if isinstance(file_name, (str, os.PathLike)) else f"<{type(path).__name__}>"
+    yield path, where
 
 
-def _without_bom(f) -> Iterator[str]:
+def _without_bom(f: Iterable[str]) -> Iterator[str]:
     """The lines of ``f``, the first without a byte-order mark (a text object may still hold one)."""
     lines = iter(f)
     first = next(lines, None)
@@ -890,7 +900,7 @@ def _without_bom(f) -> Iterator[str]:
         yield from lines
 
 
-def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(f: IO[str], where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """``(first line number, fields)`` of each non-blank row, errors as InputError."""
     # strict: broken quoting ("a"b, a quote left open at the end) is an error, not a guess.
     reader = csv.reader(_without_bom(f), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
@@ -915,9 +925,9 @@ def _csv_rows(f, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         yield start, row
 
 
-def _decode_error_place(f, e: UnicodeDecodeError) -> str:
+def _decode_error_place(f: IO[str], e: UnicodeDecodeError) -> str:
     """"line N" of the undecodable byte, found by reading the file's bytes again."""
-    name = getattr(f, "name", None)
+    name: Any = getattr(f, "name", None)        # a path, or anything (open then raises TypeError)
     try:
         with open(name, "rb") as raw:
             data = raw.read()
@@ -945,20 +955,21 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
 
 
-def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype, features=None) -> CsvData:
+def _read_csv(f: IO[str], where: str, *, target: int | str | None, header: bool | str, delimiter: str,
+              dt: np.dtype, features: list[str] | None = None) -> CsvData:
     """:func:`load_csv` on an open text file ``f`` (``where`` names it in messages)."""
     rows = _csv_rows(f, where, delimiter)
     head = next(rows, None)
     if head is None:
         raise InputError(f"{where} is empty: it holds no rows (blank lines do not count).")
     line1, row1 = head
-    pending = []
+    pending: list[tuple[int, list[str]]] = []
     if header == "auto":
         second = next(rows, None)
         has_header = _looks_like_header(row1, None if second is None else second[1])
         pending = [] if second is None else [second]
     else:
-        has_header = header
+        has_header = bool(header)        # True or False (load_csv checked it)
     width = len(row1)
     names = [t.strip() for t in row1] if has_header else None
 
@@ -981,7 +992,7 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype, fe
         label = names[j] if names is not None and names[j] else None
         return f"column {j + 1}" + (f" ({label!r})" if label else "")
 
-    def data_rows():
+    def data_rows() -> Iterator[tuple[int, list[str]]]:
         if not has_header:
             yield line1, row1
         yield from pending
@@ -1023,13 +1034,14 @@ def _read_csv(f, where: str, *, target, header, delimiter: str, dt: np.dtype, fe
     return CsvData(X, y, feature_names, target_name, class_names)
 
 
-def _feature_columns(features, names: list[str] | None, t: int | None, where: str, line1: int) -> list[int]:
+def _feature_columns(features: list[str], names: list[str] | None, t: int | None, where: str,
+                     line1: int) -> list[int]:
     """The file column of each name in ``features``: every one must be there, and every
     other column must be the target (a column nobody asked for may mean a mix-up)."""
     if names is None:
         raise InputError(f"{where} has no header (line {line1} is data), so its columns cannot be matched to the "
                          f"features by name ({', '.join(map(repr, features[:5]))}{', ...' if len(features) > 5 else ''}).")
-    index = {}
+    index: dict[str, int] = {}
     for j, name in enumerate(names):
         index.setdefault(name, j)
     missing = [f for f in features if f not in index]
@@ -1042,7 +1054,8 @@ def _feature_columns(features, names: list[str] | None, t: int | None, where: st
     return [index[f] for f in features]
 
 
-def _target_column(target, names: list[str] | None, width: int, where: str, line1: int, header) -> int | None:
+def _target_column(target: int | str | None, names: list[str] | None, width: int, where: str, line1: int,
+                   header: bool | str) -> int | None:
     """The file column (0-based) ``target`` means, or None; a clear error if none fits."""
     if target is None:
         return None
@@ -1070,7 +1083,8 @@ def _target_column(target, names: list[str] | None, width: int, where: str, line
     return int(target) % width
 
 
-def _floats(rows: list[list[str]], lines, columns: list[int], column, where: str) -> np.ndarray:
+def _floats(rows: list[list[str]], lines: Sequence[int], columns: list[int], column: Callable[[int], str],
+            where: str) -> np.ndarray:
     """Number tokens ``rows`` -> finite float64 ``(len(rows), len(columns))``, or a DataError at the bad one."""
     try:
         X = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
@@ -1094,7 +1108,7 @@ def _floats(rows: list[list[str]], lines, columns: list[int], column, where: str
     raise AssertionError("unreachable: NumPy refused a row that float() reads")  # pragma: no cover
 
 
-def _narrow(X: np.ndarray, dt: np.dtype, place) -> np.ndarray:
+def _narrow(X: np.ndarray, dt: np.dtype, place: Callable[[int, int], str]) -> np.ndarray:
     """``X`` rounded to ``dt``, or a DataError at the first value too large for it."""
     with np.errstate(over="ignore"):  # overflow becomes inf, found and reported just below
         Y = X.astype(dt)
@@ -1105,7 +1119,8 @@ def _narrow(X: np.ndarray, dt: np.dtype, place) -> np.ndarray:
     return Y
 
 
-def _target(tokens: list[str], lines, dt: np.dtype, where: str, col: str):
+def _target(tokens: list[str], lines: Sequence[int], dt: np.dtype, where: str,
+            col: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """The target column as ``(y, class_names)``: numbers as they are, text as labels 0..k-1."""
     tokens = [s.strip() for s in tokens]
     for i, s in enumerate(tokens):
@@ -1113,7 +1128,7 @@ def _target(tokens: list[str], lines, dt: np.dtype, where: str, col: str):
             raise InputError(f"{where}, line {lines[i]}, target {col}: an empty field (a missing value).")
     numeric = [_is_number(s) for s in tokens]
     if all(numeric):
-        y = np.array(tokens, dtype=np.float64)
+        y: np.ndarray = np.array(tokens, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(y))
         if bad.size:
             i = bad[0]
@@ -1137,7 +1152,8 @@ def _target(tokens: list[str], lines, dt: np.dtype, where: str, col: str):
     return y.reshape(-1).astype(np.int64), tuple(classes.tolist())
 
 
-def save_csv(path, data, *, header=None, delimiter: str = ","):
+def save_csv(path: str | os.PathLike[str] | IO[str], data: npt.ArrayLike | Mapping[Any, npt.ArrayLike], *,
+             header: Sequence[str] | None = None, delimiter: str = ",") -> Path | IO[str]:
     """Write columns of numbers or text to a CSV file, atomically (or to a text stream).
 
     Floats are written in the shortest form that reads back to the same value
@@ -1205,7 +1221,7 @@ def save_csv(path, data, *, header=None, delimiter: str = ","):
     if names is not None:
         writer.writerow(names)
     writer.writerows(zip(*cols))
-    if stream:
+    if not isinstance(path, (str, os.PathLike)):     # a text stream (as just checked)
         path.write(text.getvalue())
         return path
     out = Path(path)
@@ -1213,7 +1229,7 @@ def save_csv(path, data, *, header=None, delimiter: str = ","):
     return out
 
 
-def _as_column(name: str, values) -> list:
+def _as_column(name: str, values: npt.ArrayLike) -> list[Any]:
     """One column as a list of Python values ``csv`` writes as wanted."""
     a = np.asarray(values)
     if a.ndim != 1:

@@ -31,23 +31,36 @@ The contract every engine keeps (the training loop relies on it):
 * ``rng`` is the Generator dropout masks are drawn from; an engine that does not
   support dropout never touches it.
 * With a communicator (``comm``: ``rank``, ``size`` and ``allreduce(array)``, the sum
-  over the ranks in place), each process trains its part of every batch and the
-  engine adds the parts' gradients (and costs) between BP3/BP4 and the optimizer's
-  step, the one place where they meet; every process then takes the same step.
+  over the ranks in place), each process holds a shard of the rows (``shard=(lo, n)``:
+  X and Y are rows ``lo ..`` of the n that ``orders`` count; ``w``, if given, covers
+  all n) and trains the examples of every batch that are in it; the engine adds the
+  parts' gradients (and costs) between BP3/BP4 and the optimizer's step, the one place
+  where they meet, and every process then takes the same step.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from ._array import all_finite
+from ._protocols import CommunicatorLike, NetworkLike
+from .optimizers import Optimizer
+
+if TYPE_CHECKING:
+    from . import _kernels      # (imported when a NumbaEngine is made: it needs numba)
 from .errors import DeltapropTypeError, ValidationError, unknown_name
 
 ENGINES = ("numpy", "numba")
+
+#: What :meth:`Engine.snapshot` keeps: the weights, the optimizer's step count and
+#: state, the generator's state (or None).
+Snapshot: TypeAlias = "tuple[list[np.ndarray], int, dict[int, dict[str, np.ndarray]], Mapping[str, Any] | None]"
 
 
 @dataclass(frozen=True)
@@ -78,15 +91,19 @@ class Engine:
 
     name = ""
 
-    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None, w=None):
+    def __init__(self, net: NetworkLike, optimizer: Optimizer, X: np.ndarray, Y: np.ndarray, batch_size: int, *,
+                 comm: CommunicatorLike | None = None, w: np.ndarray | None = None,
+                 shard: tuple[int, int] | None = None) -> None:
         self.net, self.optimizer = net, optimizer
         self.X, self.Y, self.batch_size = X, Y, batch_size
         self.w = w                  # (n,) example weights in the network's dtype, or None: all 1
-        self.n_batches = -(-len(X) // batch_size)
+        # X holds rows lo .. lo + len(X) - 1 of the n the orders count
+        self.lo, self.n = (0, len(X)) if shard is None else (int(shard[0]), int(shard[1]))
+        self.n_batches = -(-self.n // batch_size)
         self.comm = comm
 
     @classmethod
-    def supports(cls, net, optimizer) -> str | None:
+    def supports(cls, net: NetworkLike, optimizer: Optimizer) -> str | None:
         """None if this engine can train ``net`` with ``optimizer``, else the reason it cannot."""
         return None
 
@@ -127,19 +144,19 @@ class Engine:
         raise RuntimeError("deltaprop internal error: the replay did not reproduce the non-finite weights "
                            "(the engine is not deterministic); please report this.")
 
-    def _run(self, orders, start, count, rng) -> Steps:
+    def _run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
         """The engine's own loop: ``count`` batches, stopping at the first non-finite cost
         (``Steps.failure`` then names it, its update not applied)."""
         raise NotImplementedError
 
-    def snapshot(self, rng=None):
+    def snapshot(self, rng: np.random.Generator | None = None) -> Snapshot:
         """Copies of the weights, the optimizer's state and step count, and the generator's state."""
         opt = self.optimizer
         return (self.net.get_weights(), opt.iterations,
                 {i: {k: v.copy() for k, v in s.items()} for i, s in opt.state.items()},
                 None if rng is None else rng.bit_generator.state)
 
-    def restore(self, snap, rng=None) -> None:
+    def restore(self, snap: Snapshot, rng: np.random.Generator | None = None) -> None:
         weights, iterations, state, rng_state = snap
         self.net.set_weights(weights)
         self.optimizer.iterations = iterations
@@ -151,21 +168,24 @@ class Engine:
         return all(all_finite(p) for layer in self.net.layers for p in (layer.W, layer.b))
 
     def _part(self, idx: np.ndarray) -> np.ndarray:
-        """This process's part of a batch: all of it, or (with a communicator) its share."""
-        if self.comm is None or self.comm.size == 1:
+        """This process's part of a batch: the examples of it in the rows it holds, as
+        indices of X (all of the batch when it holds every row)."""
+        if self.lo == 0 and len(self.X) == self.n:
             return idx
-        m, r, n = len(idx), self.comm.rank, self.comm.size
-        return idx[m * r // n:m * (r + 1) // n]
+        local = idx - self.lo
+        return local[(local >= 0) & (local < len(self.X))]
 
-    def _add_up(self, grads: list[np.ndarray], cost: float, right: int) -> tuple[float, int]:
+    def _add_up(self, grads: Sequence[np.ndarray | None], cost: float, right: int) -> tuple[float, int]:
         """Between BP3/BP4 and the step: the sum over the ranks of every gradient (in
         place), of the costs and of the examples classified right."""
         if self.comm is None:
             return cost, right
-        flat = np.concatenate([g.ravel() for g in grads])
+        ready = [g for g in grads if g is not None]
+        assert len(ready) == len(grads), "the gradients of a backward pass"
+        flat = np.concatenate([g.ravel() for g in ready])
         self.comm.allreduce(flat)
         o = 0
-        for g in grads:
+        for g in ready:
             g[...] = flat[o:o + g.size].reshape(g.shape)
             o += g.size
         totals = np.array([cost, right], dtype=np.float64)
@@ -178,7 +198,7 @@ class NumpyEngine(Engine):
 
     name = "numpy"
 
-    def _run(self, orders, start, count, rng):
+    def _run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
         net, opt, X, Y, w, m = self.net, self.optimizer, self.X, self.Y, self.w, self.batch_size
         train_rng = rng if net.has_dropout else None
         costs, correct = [], []
@@ -193,7 +213,7 @@ class NumpyEngine(Engine):
                 Yb = Y[part].T
                 A = net.forward(X[part].T, train_rng)      # columns: one example each
                 cx = net.loss_fn.per_example(A, Yb)
-                c = float((cx if w is None else cx * w[part]).sum())
+                c = float((cx if w is None else cx * w[part + self.lo]).sum())
                 right = int(np.sum(net.classes(A.T) == net.target_classes(Yb.T))) if net.is_classifier else 0
                 if self.comm is None and not np.isfinite(c):
                     failure = Failure(j, c, False)
@@ -202,7 +222,7 @@ class NumpyEngine(Engine):
                 if w is None:
                     net.backward(Yb, len(idx))
                 else:
-                    net.backward(Yb, w[idx].sum(), w[part])
+                    net.backward(Yb, w[idx].sum(), w[part + self.lo])
                 c, right = self._add_up([g for _, g in net.params()], c, right)
                 if not np.isfinite(c):
                     failure = Failure(j, c, False)
@@ -227,7 +247,7 @@ class NumbaEngine(Engine):
     name = "numba"
 
     @classmethod
-    def supports(cls, net, optimizer) -> str | None:
+    def supports(cls, net: NetworkLike, optimizer: Optimizer) -> str | None:
         if not numba_available():
             return 'numba is not installed (pip install "deltaprop[fast]")'
         if net.has_dropout:
@@ -240,11 +260,14 @@ class NumbaEngine(Engine):
             return "the BLAS NumPy uses (its cblas_dgemm) could not be located"
         return None
 
-    def __init__(self, net, optimizer, X, Y, batch_size: int, *, comm=None, w=None):
+    def __init__(self, net: NetworkLike, optimizer: Optimizer, X: np.ndarray, Y: np.ndarray, batch_size: int, *,
+                 comm: CommunicatorLike | None = None, w: np.ndarray | None = None,
+                 shard: tuple[int, int] | None = None) -> None:
         from . import _kernels as K
         dt = net.dtype
         super().__init__(net, optimizer, np.ascontiguousarray(X, dtype=dt), np.ascontiguousarray(Y, dtype=dt),
-                         batch_size, comm=comm, w=None if w is None else np.ascontiguousarray(w, dtype=dt))
+                         batch_size, comm=comm, w=None if w is None else np.ascontiguousarray(w, dtype=dt),
+                         shard=shard)
         self._k = K
         layers = net.layers
         self._arch = K.Arch(
@@ -256,6 +279,7 @@ class NumbaEngine(Engine):
             loss=K.LOSS_CODES[net.loss_fn.name], fused=net.fused, classify=net.is_classifier,
             tiny=np.finfo(dt).tiny)
         blas = K.gemm_functions()
+        assert blas is not None, "NumbaEngine.supports found the BLAS"
         self._blas = K.Blas(blas[dt.name], blas["gemv_" + dt.name], blas["ilp64"])
         size = net.n_params
         self._flat = K.Flat(np.empty(size, dt), np.zeros(size, dt), np.zeros(size, dt), np.zeros(size, dt))
@@ -274,7 +298,7 @@ class NumbaEngine(Engine):
 
     # -- between the network and the flat vectors ------------------------------------
 
-    def _load(self):
+    def _load(self) -> _kernels.Opt:
         """Weights, optimizer state and hyperparameters as they are now (a callback may
         have changed the learning rate, or the loop restored a snapshot)."""
         P, _, S1, S2 = self._flat
@@ -313,15 +337,14 @@ class NumbaEngine(Engine):
             for key, S in zip(opt.state_keys, (self._flat.S1, self._flat.S2)):
                 _put(state, key, S[lo:hi].reshape(shape))
 
-    def _batches(self, orders, start, count):
-        rank, size = (0, 1) if self.comm is None else (self.comm.rank, self.comm.size)
+    def _batches(self, orders: np.ndarray, start: int, count: int) -> _kernels.Batches:
         w = np.empty(0, self.X.dtype) if self.w is None else self.w      # unweighted: an empty vector
         return self._k.Batches(self.X, self.Y, w, self.w is not None, np.ascontiguousarray(orders, dtype=np.int64),
-                               int(start), int(count), self.batch_size, rank, size)
+                               int(start), int(count), self.batch_size, self.lo, self.n)
 
     # -- the engine's loop --------------------------------------------------------------
 
-    def _run(self, orders, start, count, rng):
+    def _run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
         K = self._k
         t0 = self.optimizer.iterations
         opt = self._load()
@@ -333,7 +356,8 @@ class NumbaEngine(Engine):
         self._store(t0, int(opt.t[0]))
         return Steps(costs[:done], correct[:done], failure)
 
-    def _train(self, batches, count, opt, costs, correct):
+    def _train(self, batches: _kernels.Batches, count: int, opt: _kernels.Opt, costs: np.ndarray,
+               correct: np.ndarray) -> tuple[int, Failure | None]:
         K = self._k
         failure = None
         if self.comm is None:
@@ -354,7 +378,7 @@ class NumbaEngine(Engine):
         return done, failure
 
 
-def _put(state: dict, key: str, value: np.ndarray) -> None:
+def _put(state: dict[str, np.ndarray], key: str, value: np.ndarray) -> None:
     """state[key] = value, into the array already there when it fits (the reference updates in place)."""
     old = state.get(key)
     if isinstance(old, np.ndarray) and old.shape == value.shape and old.dtype == value.dtype:
@@ -368,7 +392,7 @@ def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def select(engine, net, optimizer) -> type[Engine]:
+def select(engine: str | None, net: NetworkLike, optimizer: Optimizer) -> type[Engine]:
     """The engine class to train ``net`` with (see the module docstring for ``None``/``"auto"``).
 
     >>> import deltaprop as dp

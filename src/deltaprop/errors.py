@@ -11,10 +11,14 @@ import difflib
 import errno
 import os
 from collections.abc import Iterable
+from types import FrameType
 
 
 class DeltapropError(Exception):
     """Base class of every exception deltaprop raises on purpose."""
+
+    #: The message worded for the command line (its options, not arguments), where it differs.
+    cli: str | None = None
 
 
 class ValidationError(DeltapropError, ValueError):
@@ -51,7 +55,7 @@ class MissingFileError(DataError, FileNotFoundError):
     OSError`` works as with ``open``, ``np.load`` or ``torch.load``), with ``errno``,
     ``strerror`` and ``filename`` set as ``open`` sets them."""
 
-    def __init__(self, message: str, filename=None):
+    def __init__(self, message: str, filename: str | os.PathLike[str] | None = None) -> None:
         super().__init__(message)
         self.errno, self.strerror = errno.ENOENT, os.strerror(errno.ENOENT)
         self.filename = None if filename is None else os.fspath(filename)
@@ -65,7 +69,7 @@ class NonFiniteError(DeltapropError, FloatingPointError, ValueError):
 
     ``cli`` holds the same message worded for the command line (its hint names options)."""
 
-    def __init__(self, message: str, cli: str | None = None):
+    def __init__(self, message: str, cli: str | None = None) -> None:
         super().__init__(message)
         self.cli = cli or message
 
@@ -74,7 +78,7 @@ class DeltapropWarning(UserWarning):
     """Base class of deltaprop's warnings. ``cli`` holds the same message worded for the
     command line, whose users pass options (``--lr``), not arguments (``lr=``)."""
 
-    def __init__(self, message: str, cli: str | None = None):
+    def __init__(self, message: str, cli: str | None = None) -> None:
         super().__init__(message)
         self.cli = cli or message
 
@@ -84,6 +88,7 @@ def warn(warning: Warning) -> None:
     import sys
     import warnings
     package = os.path.dirname(__file__)
+    frame: FrameType | None
     level, frame = 2, sys._getframe(1)        # stacklevel 2: warn's caller
     while frame is not None and os.path.dirname(frame.f_code.co_filename) == package:
         level, frame = level + 1, frame.f_back

@@ -67,17 +67,23 @@ import copy
 import numbers
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _archive, activations, initializers, io
 from . import optimizers as _optimizers
-from ._array import as_dtype, as_rng, check_positive_int, check_real
+from ._array import Seed, as_dtype, as_rng, check_positive_int, check_real
 from .callbacks import Callback, EarlyStopping, History
 from .data import train_test_split
 from .errors import DataError, DeltapropTypeError, ValidationError, unknown_name
 from .network import Network
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _SKLEARN_HINT = ('deltaprop.estimators needs scikit-learn, an optional extra: '
                  'pip install "deltaprop[sklearn]"')
@@ -93,7 +99,7 @@ except ImportError:
 try:
     from sklearn.utils.validation import validate_data as _sklearn_validate_data
 except ImportError:  # scikit-learn < 1.6: the same function was a method of BaseEstimator
-    def _sklearn_validate_data(estimator, *args, **kwargs):
+    def _sklearn_validate_data(estimator: Any, *args: Any, **kwargs: Any) -> Any:
         return estimator._validate_data(*args, **kwargs)
 
 __all__ = ["DeltapropClassifier", "DeltapropRegressor", "load"]
@@ -104,7 +110,7 @@ _CHUNK = 4096
 _DATA_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 
-def _validate_data(estimator, *args, **kwargs):
+def _validate_data(estimator: Any, *args: Any, **kwargs: Any) -> Any:
     """scikit-learn's validate_data (n_features_in_, feature_names_in_, its messages),
     raising deltaprop's errors, which are ValueError/TypeError as scikit-learn's are."""
     try:
@@ -115,13 +121,13 @@ def _validate_data(estimator, *args, **kwargs):
         raise DeltapropTypeError(f"X and y must hold numbers (y of a classifier: class labels): {e}") from e
 
 
-def _check_bool(name: str, value) -> bool:
+def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise DeltapropTypeError(f"The '{name}' argument must be True or False. Got {value!r} instead.")
     return bool(value)
 
 
-def _hidden_sizes(hidden) -> list[int]:
+def _hidden_sizes(hidden: object) -> list[int]:
     """``hidden`` as a list of layer sizes: an int, or a tuple/list of ints (may be empty)."""
     sizes = [hidden] if isinstance(hidden, numbers.Integral) else hidden
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list, np.ndarray)) or any(
@@ -132,7 +138,7 @@ def _hidden_sizes(hidden) -> list[int]:
     return [int(n) for n in sizes]
 
 
-def _generator(random_state) -> np.random.Generator:
+def _generator(random_state: object) -> np.random.Generator:
     """The Generator a fit draws from: an int (same bits every fit), None (fresh entropy),
     a Generator (used on, as scikit-learn uses a RandomState), or a legacy RandomState."""
     if isinstance(random_state, np.random.RandomState):
@@ -149,12 +155,23 @@ class _NetworkEstimator(BaseEstimator):
 
     #: The names the 'loss' argument accepts; set by each subclass.
     _losses: tuple[str, ...] = ()
+    # Set by fit (scikit-learn's fitted attributes), declared here for the type checker.
+    network_: Network
+    n_iter_: int
+    loss_curve_: list[float]
+    history_: History
+    optimizer_: _optimizers.Optimizer | None
+    callbacks_: list[Callback]
 
-    def __init__(self, hidden=(100,), *, activation="relu", loss="auto", optimizer="adam", lr=1e-3,
-                 momentum=0.9, nesterov=False, weight_decay=0.0, batch_size="auto", epochs=200, shuffle=True,
-                 tol=1e-4, patience=10, early_stopping=False, validation_fraction=0.1, dropout=0.0,
-                 init="auto", dtype="float64", engine=None, callbacks=None, warm_start=False,
-                 random_state=None, verbose=0):
+    def __init__(self, hidden: int | Sequence[int] = (100,), *,
+                 activation: str | activations.Activation | dict[str, Any] = "relu", loss: str = "auto",
+                 optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 0.0, batch_size: int | str = "auto", epochs: int = 200, shuffle: bool = True,
+                 tol: float = 1e-4, patience: int | None = 10, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, dropout: float = 0.0, init: str = "auto",
+                 dtype: npt.DTypeLike = "float64", engine: str | None = None,
+                 callbacks: Sequence[Callback] | None = None, warm_start: bool = False,
+                 random_state: Seed | np.random.RandomState = None, verbose: int = 0) -> None:
         # scikit-learn's rule: store every hyperparameter unchanged; check them in fit.
         self.hidden = hidden
         self.activation = activation
@@ -224,7 +241,7 @@ class _NetworkEstimator(BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self:
         """Build a network for ``X`` (n_samples, n_features) and ``y``, and train it.
 
         Trains for up to ``epochs`` epochs, stopping early once the training loss (or,
@@ -237,7 +254,8 @@ class _NetworkEstimator(BaseEstimator):
         """
         return self._fit(X, y, partial=False, sample_weight=sample_weight)
 
-    def _fit(self, X, y, *, partial: bool, classes=None, sample_weight=None):
+    def _fit(self, X: npt.ArrayLike, y: npt.ArrayLike, *, partial: bool, classes: npt.ArrayLike | None = None,
+             sample_weight: npt.ArrayLike | None = None) -> Self:
         seen = {k: self.__dict__[k] for k in _DATA_ATTRIBUTES if k in self.__dict__}
         try:
             plan = self._plan(X, y, partial=partial, classes=classes, sample_weight=sample_weight)
@@ -251,7 +269,8 @@ class _NetworkEstimator(BaseEstimator):
             self.__dict__.update(seen)
             raise
 
-    def _plan(self, X, y, *, partial: bool, classes, sample_weight=None) -> dict:
+    def _plan(self, X: Any, y: Any, *, partial: bool, classes: npt.ArrayLike | None,
+              sample_weight: npt.ArrayLike | None = None) -> dict[str, Any]:
         """Every check, and everything the training needs; changes nothing but what
         validate_data sets (which :meth:`_fit` puts back on an error)."""
         self._check_params(partial=partial)
@@ -276,6 +295,7 @@ class _NetworkEstimator(BaseEstimator):
         callbacks = copy.deepcopy(list(self.callbacks or []))
         validation = None
         if not partial and self.early_stopping:
+            assert self.patience is not None     # _check_params refuses early_stopping without it
             X, Y, w, validation = self._hold_out(X, Y, w, net.rng)
             # MLPClassifier stops once more than n_iter_no_change epochs in a row did not
             # improve; EarlyStopping (Keras' semantics) once patience did: hence the + 1
@@ -287,7 +307,7 @@ class _NetworkEstimator(BaseEstimator):
                 "X": X, "Y": Y, "sample_weight": w, "validation": validation,
                 "batch_size": min(200, len(X)) if self.batch_size == "auto" else self.batch_size}
 
-    def _train(self, plan: dict, *, partial: bool):
+    def _train(self, plan: dict[str, Any], *, partial: bool) -> Self:
         net, optimizer, callbacks = plan["net"], plan["optimizer"], plan["callbacks"]
         if plan["keep"]:
             # network_ trains in place: should the fit fail (NonFiniteError), its weights
@@ -314,7 +334,8 @@ class _NetworkEstimator(BaseEstimator):
                           ConvergenceWarning, stacklevel=4)
         return self
 
-    def _sample_weight(self, sample_weight, X, y, partial):
+    def _sample_weight(self, sample_weight: npt.ArrayLike | None, X: np.ndarray, y: np.ndarray,
+                       partial: bool) -> np.ndarray | None:
         """The weights of the fit: ``sample_weight`` (checked as scikit-learn checks it)
         times, for a classifier, ``class_weight``'s weight of each sample's class; None
         when every sample weighs 1."""
@@ -325,7 +346,8 @@ class _NetworkEstimator(BaseEstimator):
         except (ValueError, TypeError) as e:
             raise ValidationError(f"The 'sample_weight' argument of {type(self).__name__}.fit: {e}") from None
 
-    def _hold_out(self, X, Y, w, rng):
+    def _hold_out(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[np.ndarray, ...]]:
         """Split off ``validation_fraction`` of the rows for early stopping (stratified by
         class for a single-label classifier, as scikit-learn's MLP does); the held-out
         rows keep their weights, so the validation loss is weighted as the training's."""
@@ -365,11 +387,11 @@ class _NetworkEstimator(BaseEstimator):
 
     # -- the forward pass -----------------------------------------------------------------
 
-    def _check_X(self, X) -> np.ndarray:
+    def _check_X(self, X: npt.ArrayLike) -> np.ndarray:
         check_is_fitted(self)
         return _validate_data(self, X, reset=False, dtype=self.network_.dtype)
 
-    def _forward(self, X) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, X: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Output activations a^L and weighted inputs z^L of each row: two ``(n, n_out)``.
 
         z^L is the output layer's cache ``Z`` after each chunk's forward pass."""
@@ -379,7 +401,9 @@ class _NetworkEstimator(BaseEstimator):
         Z = np.empty_like(A)
         for s in range(0, len(X), _CHUNK):
             A[s:s + _CHUNK] = net.forward(X[s:s + _CHUNK].T).T
-            Z[s:s + _CHUNK] = net.layers[-1].Z.T
+            Z_out = net.layers[-1].Z
+            assert Z_out is not None             # the chunk's forward pass just cached it
+            Z[s:s + _CHUNK] = Z_out.T
         return A, Z
 
     # -- persistence ----------------------------------------------------------------------
@@ -418,7 +442,7 @@ class _NetworkEstimator(BaseEstimator):
             raise type(e)(f"{type(self).__name__}.save cannot write this estimator: {e}") from None
 
     @classmethod
-    def load(cls, path: str | os.PathLike):
+    def load(cls, path: str | os.PathLike) -> Self:
         """The estimator saved at ``path`` by :meth:`save`, fitted, predicting as it did.
 
         Raises :class:`~deltaprop.DataError` if the file is not a deltaprop file, holds
@@ -451,7 +475,7 @@ class _NetworkEstimator(BaseEstimator):
             raise DataError(f"{where}: its fitted state does not fit its network: {e}") from None
         return est
 
-    def _restore(self, net: Network, fitted: dict) -> None:
+    def _restore(self, net: Network, fitted: dict[str, Any]) -> None:
         n_features = fitted["n_features_in_"]
         if type(n_features) is not int or n_features != net.n_in:
             raise ValueError(f"n_features_in_ is {n_features!r} but the network has {net.n_in} inputs")
@@ -474,7 +498,7 @@ class _NetworkEstimator(BaseEstimator):
 
     # -- pickling (scikit-learn's business; see the module docstring) ---------------------
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())   # a copy: object's own is self.__dict__ itself
         net = state.get("network_")
         if isinstance(net, Network):
@@ -533,11 +557,16 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
 
     _losses = ("auto", "cross_entropy", "binary_cross_entropy", "quadratic")
 
-    def __init__(self, hidden=(100,), *, activation="relu", loss="auto", optimizer="adam", lr=1e-3,
-                 momentum=0.9, nesterov=False, weight_decay=0.0, batch_size="auto", epochs=200, shuffle=True,
-                 tol=1e-4, patience=10, early_stopping=False, validation_fraction=0.1, dropout=0.0,
-                 init="auto", dtype="float64", engine=None, callbacks=None, warm_start=False,
-                 random_state=None, verbose=0, class_weight=None):
+    def __init__(self, hidden: int | Sequence[int] = (100,), *,
+                 activation: str | activations.Activation | dict[str, Any] = "relu", loss: str = "auto",
+                 optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 0.0, batch_size: int | str = "auto", epochs: int = 200, shuffle: bool = True,
+                 tol: float = 1e-4, patience: int | None = 10, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, dropout: float = 0.0, init: str = "auto",
+                 dtype: npt.DTypeLike = "float64", engine: str | None = None,
+                 callbacks: Sequence[Callback] | None = None, warm_start: bool = False,
+                 random_state: Seed | np.random.RandomState = None, verbose: int = 0,
+                 class_weight: str | Mapping[Any, float] | None = None) -> None:
         super().__init__(hidden, activation=activation, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum,
                          nesterov=nesterov, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
                          shuffle=shuffle, tol=tol, patience=patience, early_stopping=early_stopping,
@@ -546,7 +575,8 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
                          verbose=verbose)
         self.class_weight = class_weight
 
-    def _sample_weight(self, sample_weight, X, y, partial):
+    def _sample_weight(self, sample_weight: npt.ArrayLike | None, X: np.ndarray, y: np.ndarray,
+                       partial: bool) -> np.ndarray | None:
         w = super()._sample_weight(sample_weight, X, y, partial)
         cw = self.class_weight
         if cw is None:
@@ -569,20 +599,22 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
         by_class = compute_sample_weight(cw, y)        # 'balanced': n_samples / (n_classes * count)
         return by_class if w is None else by_class * w
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self:
         """As for the regressor (below), and ``class_weight`` (``"balanced"``: each class
         weighs n_samples / (n_classes * its count), as scikit-learn computes it; or a dict
         {label: weight}) multiplies each sample's weight by its class's. Returns ``self``."""
         return self._fit(X, y, partial=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, classes: npt.ArrayLike | None = None,
+                    sample_weight: npt.ArrayLike | None = None) -> Self:
         """One epoch over ``X``, ``y``, training on from the network there is (built on the
         first call). ``classes`` (every label that will ever occur) is required on the
         first call, as in scikit-learn, unless ``y`` is a multilabel indicator matrix.
         Early stopping does not apply; the optimizer's state carries over. Returns ``self``."""
         return self._fit(X, y, partial=True, classes=classes, sample_weight=sample_weight)
 
-    def _encode_targets(self, y, *, keep, partial, classes):
+    def _encode_targets(self, y: np.ndarray, *, keep: bool, partial: bool, classes: npt.ArrayLike | None
+                        ) -> tuple[np.ndarray, int, str, str, dict[str, Any]]:
         """Labels as the network's targets: ``(Y, n_out, loss, output activation, attributes
         to set once the fit is under way)``."""
         y = np.asarray(y)
@@ -659,7 +691,7 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
         """One sigmoid per class of a single-label problem (one-vs-rest): rows get normalised."""
         return self.target_type_ == "multiclass" and self.network_.layers[-1].activation.name == "sigmoid"
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """The predicted class of each row (a label of ``classes_``); for multilabel
         targets, a 0/1 matrix (n_samples, n_labels), each label on where a > 1/2."""
         A, _ = self._forward(X)
@@ -667,7 +699,7 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
             return (A > 0.5).astype(int)
         return self.classes_[self.network_.classes(A)]
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """Class probabilities, ``(n_samples, n_classes)`` in the order of ``classes_``.
 
         Softmax outputs as they are; a single sigmoid output a as [1 - a, a]; one
@@ -679,7 +711,7 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
             return np.exp(_log_softmax(_log_sigmoid(Z)))
         return A
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """log of :meth:`predict_proba`, computed from z^L so that it stays finite where a
         probability rounds to 0: log softmax(z) = z - logsumexp(z), log sigmoid(z) = -log(1 + e^-z)."""
         A, Z = self._forward(X)
@@ -690,7 +722,7 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
             return np.hstack([_log_sigmoid(-Z), _log_sigmoid(Z)])
         return _log_softmax(_log_sigmoid(Z)) if self._normalised else _log_sigmoid(Z)
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: npt.ArrayLike) -> np.ndarray:
         """The output layer's weighted inputs z^L (logits): ``(n_samples,)`` for binary targets
         (positive favours ``classes_[1]``), else ``(n_samples, n_outputs)``."""
         _, Z = self._forward(X)
@@ -702,11 +734,11 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
 
     # -- persistence --------------------------------------------------------------------
 
-    def _fitted_metadata(self) -> dict:
+    def _fitted_metadata(self) -> dict[str, Any]:
         return {"classes_": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
                 "target_type_": self.target_type_}
 
-    def _restore_targets(self, net: Network, fitted: dict) -> None:
+    def _restore_targets(self, net: Network, fitted: dict[str, Any]) -> None:
         dtype = np.dtype(fitted["classes_dtype"])
         if dtype.kind not in "OUbiuf":
             raise ValueError(f"classes_dtype {dtype.str!r} is not a label dtype")
@@ -721,13 +753,13 @@ class DeltapropClassifier(ClassifierMixin, _NetworkEstimator):
             raise ValueError(f"{len(classes)} {target_type} classes need {n_out} outputs; the network has {net.n_out}")
         self.classes_, self.target_type_ = classes, target_type
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         # one sigmoid per label; softmax outputs (cross_entropy) give one label per sample
         tags.classifier_tags.multi_label = self.loss != "cross_entropy"
         return tags
 
-    def _more_tags(self):  # scikit-learn < 1.6
+    def _more_tags(self) -> dict[str, bool]:  # scikit-learn < 1.6
         return {"multilabel": self.loss != "cross_entropy"}
 
 
@@ -751,13 +783,14 @@ class DeltapropRegressor(RegressorMixin, _NetworkEstimator):
 
     _losses = ("auto", "quadratic", "binary_cross_entropy")
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self:
         """One epoch over ``X``, ``y``, training on from the network there is (built on the
         first call); early stopping does not apply, the optimizer's state carries over.
         Returns ``self``."""
         return self._fit(X, y, partial=True, sample_weight=sample_weight)
 
-    def _encode_targets(self, y, *, keep, partial, classes):
+    def _encode_targets(self, y: np.ndarray, *, keep: bool, partial: bool, classes: npt.ArrayLike | None
+                        ) -> tuple[np.ndarray, int, str, str, dict[str, Any]]:
         n_out = 1 if y.ndim == 1 else y.shape[1]
         if keep and n_out != self.n_outputs_:
             raise ValidationError(f"y has {n_out} target column(s), but the fitted network has "
@@ -767,29 +800,29 @@ class DeltapropRegressor(RegressorMixin, _NetworkEstimator):
             return y, n_out, "binary_cross_entropy", "sigmoid", learned
         return y, n_out, "quadratic", "identity", learned
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """The network's outputs a^L: ``(n_samples,)`` for one target, else ``(n_samples, n_targets)``."""
         A, _ = self._forward(X)
         return A[:, 0] if A.shape[1] == 1 else A
 
-    def _fitted_metadata(self) -> dict:
+    def _fitted_metadata(self) -> dict[str, Any]:
         return {"n_outputs_": self.n_outputs_}
 
-    def _restore_targets(self, net: Network, fitted: dict) -> None:
+    def _restore_targets(self, net: Network, fitted: dict[str, Any]) -> None:
         if fitted["n_outputs_"] != net.n_out:
             raise ValueError(f"n_outputs_ is {fitted['n_outputs_']!r} but the network has {net.n_out} outputs")
         self.n_outputs_ = net.n_out
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def _more_tags(self):  # scikit-learn < 1.6
+    def _more_tags(self) -> dict[str, bool]:  # scikit-learn < 1.6
         return {"multioutput": True}
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> DeltapropClassifier | DeltapropRegressor:
     """The estimator saved at ``path``, a :class:`DeltapropClassifier` or a
     :class:`DeltapropRegressor`, whichever the file holds."""
     meta = io.read_header(path).get("metadata", {}).get("estimator")

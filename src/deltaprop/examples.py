@@ -31,7 +31,8 @@ class WorkedExample:
     y: np.ndarray                  # (1, n_out)
     lr: float                      # the source's learning rate (eta)
     source: str                    # the seed file it comes from
-    names: dict[str, tuple] = field(default_factory=dict)   # source name -> (layer, "W"/"b", index)
+    # source name -> (layer, "W"/"b", index)
+    names: dict[str, tuple[int, str, tuple[int, ...]]] = field(default_factory=dict)
     printed: dict[str, str] = field(default_factory=dict)   # source name -> figure as printed
 
     def param(self, name: str) -> float:
@@ -85,7 +86,8 @@ def mazur() -> WorkedExample:
         Dense(2, 2, "sigmoid", W=[[0.15, 0.20], [0.25, 0.30]], b=0.35, fixed_bias=True),
         Dense(2, 2, "sigmoid", W=[[0.40, 0.45], [0.50, 0.55]], b=0.60, fixed_bias=True),
     ], loss="quadratic")
-    names = {f"w{i + 1}": (i // 4, "W", divmod(i % 4, 2)) for i in range(8)}
+    names: dict[str, tuple[int, str, tuple[int, ...]]] = {f"w{i + 1}": (i // 4, "W", divmod(i % 4, 2))
+                                                          for i in range(8)}
     names.update({"b1": (0, "b", (0,)), "b2": (1, "b", (0,))})
     return WorkedExample(net=net, x=np.array([[0.05, 0.10]]), y=np.array([[0.01, 0.99]]), lr=0.5,
                          source="002_56bd98b6111f8107.txt", names=names, printed=dict(MAZUR_PRINTED))
@@ -103,8 +105,9 @@ def kaist() -> WorkedExample:
         Dense(2, 2, "sigmoid", W=[[0.10, -0.20], [0.40, 0.30]], b=[0.05, -0.10]),
         Dense(2, 1, "sigmoid", W=[[0.70, -0.50]], b=[0.20]),
     ], loss="binary_cross_entropy")
-    names = {"w11": (0, "W", (0, 0)), "w12": (0, "W", (0, 1)), "w21": (0, "W", (1, 0)),
-             "w22": (0, "W", (1, 1)), "w1b": (0, "b", (0,)), "w2b": (0, "b", (1,)),
-             "w1": (1, "W", (0, 0)), "w2": (1, "W", (0, 1)), "w3b": (1, "b", (0,))}
+    names: dict[str, tuple[int, str, tuple[int, ...]]] = {
+        "w11": (0, "W", (0, 0)), "w12": (0, "W", (0, 1)), "w21": (0, "W", (1, 0)),
+        "w22": (0, "W", (1, 1)), "w1b": (0, "b", (0,)), "w2b": (0, "b", (1,)),
+        "w1": (1, "W", (0, 0)), "w2": (1, "W", (0, 1)), "w3b": (1, "b", (0,))}
     return WorkedExample(net=net, x=np.array([[0.5, -1.0]]), y=np.array([[1.0]]), lr=0.5,
                          source="001_7fed4c401f961d13.txt", names=names)

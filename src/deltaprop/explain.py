@@ -35,14 +35,17 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import optimizers as _optimizers
 from ._array import check_positive_int
 from .errors import DataError, DeltapropTypeError, NonFiniteError, ShapeError, ValidationError
 from .examples import WorkedExample
 from .network import Network
+from .optimizers import Optimizer
 
 #: Version of the JSON layout written by :meth:`Trace.to_json`.
 JSON_VERSION = 1
@@ -120,12 +123,13 @@ class Trace:
     loss: str
     fused: bool
     dtype: str
-    optimizer: dict                      # the optimizer's config(), with "repr"
+    optimizer: dict[str, Any]            # the optimizer's config(), with "repr"
     X: np.ndarray                        # (m, n_in): the examples, as rows
     Y: np.ndarray                        # (m, n_out)
     steps: list[StepTrace]
     rounds: dict[int, float] = field(default_factory=dict)   # total rounds -> cost after them
-    names: dict[str, tuple] = field(default_factory=dict)    # source name -> (layer, "W"/"b", index)
+    # source name -> (layer, "W"/"b", index)
+    names: dict[str, tuple[int, str, tuple[int, ...]]] = field(default_factory=dict)
     printed: dict[str, str] = field(default_factory=dict)    # source figure name -> as printed
     errata: dict[str, str] = field(default_factory=dict)     # source figure name -> why it is wrong
     notes: list[str] = field(default_factory=list)
@@ -185,7 +189,7 @@ class Trace:
 
     # -- JSON -----------------------------------------------------------------------
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain lists, floats and strings (arrays as nested lists, in the layers' layout)."""
         return {
             "format": "deltaprop.explain", "version": JSON_VERSION,
@@ -272,7 +276,7 @@ JSON_SCHEMA = {
 }
 
 
-def _trace_from_dict(data) -> Trace:
+def _trace_from_dict(data: Any) -> Trace:
     if not isinstance(data, dict) or data.get("format") != "deltaprop.explain":
         raise DataError("Not a deltaprop explain trace: the top level must be an object with "
                         "\"format\": \"deltaprop.explain\".")
@@ -285,7 +289,7 @@ def _trace_from_dict(data) -> Trace:
         raise DataError(f"network.dtype must be 'float64' or 'float32'; got {net['dtype']!r}.")
     sizes = [int(n) for n in net["sizes"]]
 
-    def arr(value, shape, where):
+    def arr(value: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
         a = np.array(value, dtype=dtype)
         if a.shape != shape:
             raise DataError(f"{where} has shape {a.shape}; the network {sizes} needs {shape}.")
@@ -307,8 +311,8 @@ def _trace_from_dict(data) -> Trace:
             extra = set(raw) - set(shapes) - {"activation", "fixed_bias"}
             if extra:
                 raise DataError(f"{where} has unknown fields {sorted(extra)}.")
-            values = {k: (None if raw[k] is None and k == "dA" else arr(raw[k], shape, f"{where}.{k}"))
-                      for k, shape in shapes.items()}
+            values: dict[str, Any] = {k: (None if raw[k] is None and k == "dA" else
+                                          arr(raw[k], shape, f"{where}.{k}")) for k, shape in shapes.items()}
             layers.append(LayerTrace(activation=str(raw["activation"]), fixed_bias=bool(raw["fixed_bias"]), **values))
         terms = step["cost_terms"]
         grad = step["loss_grad"]
@@ -333,22 +337,29 @@ def _trace_from_dict(data) -> Trace:
 _SEPARABLE = ("quadratic", "binary_cross_entropy", "cross_entropy")
 
 
-def _one_step(net, opt, Xc, Yc):
+def _one_step(net: Network, opt: Optimizer, Xc: np.ndarray, Yc: np.ndarray) -> None:
     """The reference loop's step: forward, backward, the optimizer's update (in place)."""
     net.forward(Xc)
     net.backward(Yc)
     opt.step(net.params())
 
 
-def _record_step(net: Network, opt, Xc: np.ndarray, Yc: np.ndarray, number: int) -> StepTrace:
+def _kept(cache: np.ndarray | None) -> np.ndarray:
+    """A copy of a cache the pass just filled."""
+    assert cache is not None
+    return cache.copy()
+
+
+def _record_step(net: Network, opt: Optimizer, Xc: np.ndarray, Yc: np.ndarray, number: int) -> StepTrace:
     layers = net.layers
     before = [(layer.W.copy(), layer.b.copy()) for layer in layers]
     out = net.forward(Xc)                                       # a^L; every layer caches A_prev, Z, A
     cost = net.loss_fn(out, Yc)
     net.backward(Yc)                                            # BP1-BP4 into dA, S, D, dW, db
-    caches = [{"A_prev": layer.A_prev.copy(), "Z": layer.Z.copy(), "A": layer.A.copy(), "D": layer.D.copy(),
-               "dW": layer.dW.copy(), "db": layer.db.copy(), "prime": layer.S.copy(),
-               "dA": None if layer.dA is None else layer.dA.copy()} for layer in layers]
+    caches: list[dict[str, Any]] = [
+        {"A_prev": _kept(layer.A_prev), "Z": _kept(layer.Z), "A": _kept(layer.A), "D": _kept(layer.D),
+         "dW": _kept(layer.dW), "db": _kept(layer.db), "prime": _kept(layer.S),
+         "dA": None if layer.dA is None else layer.dA.copy()} for layer in layers]
     opt.step(net.params())                                      # the update, in place
     terms = None
     if net.loss_fn.name in _SEPARABLE:
@@ -361,7 +372,7 @@ def _record_step(net: Network, opt, Xc: np.ndarray, Yc: np.ndarray, number: int)
     for layer, (W, b), cache in zip(layers, before, caches):
         records.append(LayerTrace(activation=layer.activation.name, fixed_bias=layer.fixed_bias, W=W, b=b,
                                   W_new=layer.W.copy(), b_new=layer.b.copy(),
-                                  Z_new=layer.Z.copy(), A_new=layer.A.copy(), **cache))
+                                  Z_new=_kept(layer.Z), A_new=_kept(layer.A), **cache))
     return StepTrace(round=number, cost=cost, cost_terms=terms, loss_grad=loss_grad, cost_after=cost_after,
                      layers=records)
 
@@ -371,7 +382,7 @@ def _finite(step: StepTrace) -> bool:
     return np.isfinite(step.cost) and np.isfinite(step.cost_after) and all(np.all(np.isfinite(a)) for a in arrays)
 
 
-def _check_rounds(rounds, steps: int) -> list[int]:
+def _check_rounds(rounds: object, steps: int) -> list[int]:
     if isinstance(rounds, (int, np.integer)) and not isinstance(rounds, bool):
         rounds = [rounds]
     if not isinstance(rounds, Iterable) or isinstance(rounds, (str, bytes)):
@@ -383,8 +394,9 @@ def _check_rounds(rounds, steps: int) -> list[int]:
     return [r for r in out if r > steps]
 
 
-def explain(net, x=None, y=None, *, optimizer=None, steps: int = 1, rounds=None, names=None,
-            inplace: bool = False) -> Trace:
+def explain(net: Network | WorkedExample, x: npt.ArrayLike | None = None, y: npt.ArrayLike | None = None, *,
+            optimizer: str | Optimizer | None = None, steps: int = 1, rounds: int | Iterable[int] | None = None,
+            names: Mapping[str, tuple[int, str, tuple[int, ...]]] | None = None, inplace: bool = False) -> Trace:
     """Run ``steps`` rounds of forward pass, backpropagation and update, recording each.
 
     Args:
@@ -496,7 +508,7 @@ def _probability_form(net: Network) -> tuple[Network, str]:
     return Network(layers, loss=net.loss_fn.name), note
 
 
-def _check_names(names: Mapping, net: Network) -> None:
+def _check_names(names: Mapping[str, Any], net: Network) -> None:
     for name, where in names.items():
         ok = (isinstance(name, str) and re.fullmatch(r"[A-Za-z]+\w*", name) and isinstance(where, (tuple, list))
               and len(where) == 3 and isinstance(where[0], int) and 0 <= where[0] < len(net.layers)

@@ -25,11 +25,16 @@ counts such "kink" entries and leaves them out of the verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from ._array import as_rng, check_positive_int, check_real
+from ._array import Seed, as_rng, check_positive_int, check_real
 from .errors import ValidationError
+
+if TYPE_CHECKING:
+    from .network import Network
 
 
 @dataclass
@@ -42,7 +47,7 @@ class GradcheckRow:
     total: int              # entries in the array
     max_abs_error: float    # max |backprop - finite difference|
     max_rel_error: float    # max |bp - fd| / max(|bp|, |fd|, floor * max(1, |C|))
-    worst_index: tuple      # where max_rel_error occurs
+    worst_index: tuple[int, ...]  # where max_rel_error occurs
     backprop: float         # the two values at worst_index
     numeric: float
     kinks: int = 0          # entries skipped because a perturbation crossed a ReLU kink
@@ -96,8 +101,9 @@ class GradcheckReport:
         return f"GradcheckReport(passed={self.passed}, max_rel_error={self.max_rel_error:.3e})"
 
 
-def gradcheck(net, X, Y, *, sample_weight=None, h: float = 3e-4, max_checks: int = 2000, rtol: float = 1e-7,
-              floor: float = 1e-7, seed=0) -> GradcheckReport:
+def gradcheck(net: Network, X: npt.ArrayLike, Y: npt.ArrayLike, *, sample_weight: npt.ArrayLike | None = None,
+              h: float = 3e-4, max_checks: int = 2000, rtol: float = 1e-7, floor: float = 1e-7,
+              seed: Seed = 0) -> GradcheckReport:
     """Compare ``net.gradients(X, Y)`` with finite differences of ``net.loss``.
 
     Args:
@@ -132,7 +138,10 @@ def gradcheck(net, X, Y, *, sample_weight=None, h: float = 3e-4, max_checks: int
     w = net.check_weights(sample_weight, len(Xc))
     net.forward(Xc.T)                       # the real pass, on columns
     net.backward(Yc.T, w=w)
-    grads = [(layer.dW.copy(), layer.db.copy()) for layer in net.layers]
+    grads = []
+    for layer in net.layers:
+        assert layer.dW is not None and layer.db is not None     # backward just filled them
+        grads.append((layer.dW.copy(), layer.db.copy()))
 
     # The differences are taken on a copy of the network held in extended precision
     # (np.longdouble: 64-bit mantissa on x86), running the very same forward code:
@@ -146,19 +155,20 @@ def gradcheck(net, X, Y, *, sample_weight=None, h: float = 3e-4, max_checks: int
 
     wp = None if w is None else w.astype(np.longdouble)
 
-    def cost():
+    def cost() -> float:
         cx = probe.loss_fn.per_example(probe.forward(Xp), Yp)
         return cx.mean() if wp is None else (cx * wp).sum() / wp.sum()
 
     loss = float(cost())
     floor_c = floor * max(1.0, abs(loss))
     kinks_before = _kink_signs(probe)
-    rows = []
+    rows: list[GradcheckRow] = []
     for li, (layer, (dW, db)) in enumerate(zip(probe.layers, grads)):
         for pname, param, grad in (("W", layer.W, dW), ("b", layer.b, db)):
             flat = np.arange(param.size)
             if param.size > max_checks:
                 flat = np.sort(rng.choice(param.size, size=max_checks, replace=False))
+            worst: tuple[tuple[int, ...], float, float]
             worst_rel, worst_abs, worst = -1.0, 0.0, ((0,), 0.0, 0.0)
             kinks = 0
             for f in flat:
@@ -189,7 +199,11 @@ def gradcheck(net, X, Y, *, sample_weight=None, h: float = 3e-4, max_checks: int
     return GradcheckReport(rows, rtol, h, floor, loss, notes)
 
 
-def _kink_signs(net) -> tuple:
+def _kink_signs(net: Network) -> tuple[bytes, ...]:
     """The sign pattern of z in piecewise-linear layers (empty when there are none)."""
-    return tuple((layer.Z > 0).tobytes() for layer in net.layers
-                 if layer.activation.name in ("relu", "leaky_relu"))
+    signs = []
+    for layer in net.layers:
+        if layer.activation.name in ("relu", "leaky_relu"):
+            assert layer.Z is not None           # the cost was just computed: Z is its pass's
+            signs.append((layer.Z > 0).tobytes())
+    return tuple(signs)

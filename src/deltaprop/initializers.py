@@ -19,38 +19,40 @@ name (aliases)            W[j, k] drawn from           b drawn from
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .errors import unknown_name
 
 
-def _standard_normal(rng, n_in, n_out):
+def _standard_normal(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
 
 
-def _lecun_normal(rng, n_in, n_out):
+def _lecun_normal(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out)
 
 
-def _glorot_uniform(rng, n_in, n_out):
+def _glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     r = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-r, r, (n_out, n_in)), np.zeros(n_out)
 
 
-def _glorot_normal(rng, n_in, n_out):
+def _glorot_normal(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(0.0, np.sqrt(2.0 / (n_in + n_out)), (n_out, n_in)), np.zeros(n_out)
 
 
-def _he_normal(rng, n_in, n_out):
+def _he_normal(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(0.0, np.sqrt(2.0 / n_in), (n_out, n_in)), np.zeros(n_out)
 
 
-def _he_uniform(rng, n_in, n_out):
+def _he_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     r = np.sqrt(6.0 / n_in)
     return rng.uniform(-r, r, (n_out, n_in)), np.zeros(n_out)
 
 
-INITIALIZERS = {
+INITIALIZERS: dict[str, Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]] = {
     "standard_normal": _standard_normal,
     "lecun_normal": _lecun_normal,
     "glorot_uniform": _glorot_uniform,
@@ -72,7 +74,8 @@ def resolve(init: str, activation_name: str) -> str:
     return init
 
 
-def draw(init: str, rng: np.random.Generator, n_in: int, n_out: int, dtype: np.dtype):
+def draw(init: str, rng: np.random.Generator, n_in: int, n_out: int,
+         dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """``(W, b)`` of shapes ``(n_out, n_in)`` and ``(n_out,)`` drawn by the scheme ``init``.
 
     Drawn in float64 and cast once, so float32 and float64 networks built from the

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ from .layers import Dense
 from .network import Network
 
 
-def network_from(header: Mapping, arrays: Mapping[str, np.ndarray], *, copy: bool = True) -> Network:
+def network_from(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, copy: bool = True) -> Network:
     """The network a header and its arrays describe.
 
     ``header`` is a whole file header or just its ``"network"`` part. Arrays under
@@ -71,7 +72,7 @@ def network_from(header: Mapping, arrays: Mapping[str, np.ndarray], *, copy: boo
 
 # -- files ----------------------------------------------------------------------------
 
-def save(net: Network, path: str | os.PathLike, *, metadata: Mapping | None = None,
+def save(net: Network, path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None,
          compress: bool = False) -> Path:
     """Write ``net`` to ``path`` (kind ``"model"``), atomically; returns the path.
 
@@ -99,7 +100,7 @@ def load(path: str | os.PathLike, *, max_ratio: float = _archive.MAX_RATIO,
     return network_from(header, arrays, copy=False)
 
 
-def read_header(path: str | os.PathLike) -> dict:
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The whole header of a deltaprop file (``header["metadata"]`` is the caller's),
     checked like :func:`load` checks it, without reading the arrays."""
     return _archive.read_header(path, check=check_header)
@@ -117,8 +118,8 @@ def load_weights(net: Network, path: str | os.PathLike) -> None:
     net.set_weights(network_from(header, arrays).get_weights())
 
 
-def write_checkpoint(path: str | os.PathLike, net: Network, training: Mapping,
-                     arrays: Mapping[str, np.ndarray], *, metadata: Mapping | None = None,
+def write_checkpoint(path: str | os.PathLike, net: Network, training: Mapping[str, Any],
+                     arrays: Mapping[str, np.ndarray], *, metadata: Mapping[str, Any] | None = None,
                      compress: bool = False) -> Path:
     """Write ``net`` with training state (kind ``"checkpoint"``), atomically.
 
@@ -140,7 +141,7 @@ def write_checkpoint(path: str | os.PathLike, net: Network, training: Mapping,
                   {TRAINING + name: value for name, value in arrays.items()}, compress)
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[Network, dict, dict[str, np.ndarray]]:
+def read_checkpoint(path: str | os.PathLike) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
     """``(network, header["training"], training arrays)`` of a checkpoint file; the
     arrays' names come back without the ``training/`` prefix."""
     header, arrays = _archive.read(path, check=check_header)
@@ -156,7 +157,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[Network, dict, dict[str, n
     return network_from(header, arrays), training, state
 
 
-def _save(path, net, kind, metadata, training, extra_arrays, compress) -> Path:
+def _save(path: str | os.PathLike, net: Network, kind: str, metadata: Mapping[str, Any] | None,
+          training: dict[str, Any] | None, extra_arrays: Mapping[str, np.ndarray], compress: bool) -> Path:
     _check_network(net)
     return write(path, net, kind, metadata, training, extra_arrays, compress)
 

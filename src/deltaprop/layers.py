@@ -29,10 +29,13 @@ cache      shape               meaning
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import activations, initializers
-from ._array import all_finite, as_dtype, as_rng, check_memory, check_positive_int, check_real
+from ._array import Seed, all_finite, as_dtype, as_rng, check_memory, check_positive_int, check_real
 from .errors import DeltapropTypeError, ShapeError, ValidationError, format_bytes
 
 
@@ -65,9 +68,10 @@ class Dense:
     [0.593269992, 0.596884378]
     """
 
-    def __init__(self, n_in: int, n_out: int, activation="sigmoid", *, W=None, b=None,
-                 init: str = "auto", fixed_bias: bool = False, dropout: float = 0.0, seed=None,
-                 dtype="float64", copy: bool = True):
+    def __init__(self, n_in: int, n_out: int, activation: str | activations.Activation | dict[str, Any] = "sigmoid",
+                 *, W: npt.ArrayLike | None = None, b: npt.ArrayLike | None = None,
+                 init: str = "auto", fixed_bias: bool = False, dropout: float = 0.0, seed: Seed = None,
+                 dtype: npt.DTypeLike = "float64", copy: bool = True) -> None:
         self.n_in = check_positive_int("n_in", n_in)
         self.n_out = check_positive_int("n_out", n_out)
         self.activation = activations.get(activation)
@@ -89,10 +93,19 @@ class Dense:
                                       "more than this machine could allocate now. Use fewer or smaller layers.") from None
         self.W = W0 if W is None else self._param("W", W, (self.n_out, self.n_in), copy)
         self.b = b0 if b is None else self._param("b", b, (self.n_out,), copy)
-        self.A_prev = self.Z = self.A = self.D = self.dW = self.db = self.M = self.dA = self.S = None
+        # the caches of the last pass (the module docstring's table): None until one ran
+        self.A_prev: np.ndarray | None = None
+        self.Z: np.ndarray | None = None
+        self.A: np.ndarray | None = None
+        self.D: np.ndarray | None = None
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+        self.M: np.ndarray | None = None
+        self.dA: np.ndarray | None = None
+        self.S: np.ndarray | None = None
         self.record = False        # keep sigma'(z) of each backward pass (for explain)
 
-    def _param(self, name, value, shape, copy=True):
+    def _param(self, name: str, value: npt.ArrayLike, shape: tuple[int, ...], copy: bool = True) -> np.ndarray:
         arr = np.asarray(value)
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
             raise DeltapropTypeError(f"The '{name}' argument must hold real numbers. Got dtype {arr.dtype} instead.")
@@ -116,14 +129,14 @@ class Dense:
         it and passes on a^l (.) M (``A`` keeps a^l itself, which sigma' needs).
         """
         self.A_prev = A_prev
-        self.Z = self.W @ A_prev + self.b[:, None]
-        self.A = self.activation(self.Z)
+        self.Z = Z = self.W @ A_prev + self.b[:, None]
+        self.A = A = self.activation(Z)
         self.M = None
         if rng is not None and self.dropout:
             keep = 1.0 - self.dropout
-            self.M = (rng.random(self.A.shape) < keep) * self.A.dtype.type(1.0 / keep)
-            return self.A * self.M
-        return self.A
+            self.M = M = (rng.random(A.shape) < keep) * A.dtype.type(1.0 / keep)
+            return A * M
+        return A
 
     def backward(self, dA: np.ndarray | None = None, *, D: np.ndarray | None = None,
                  input_grad: bool = True) -> np.ndarray | None:
@@ -135,15 +148,18 @@ class Dense:
         ``input_grad`` is False (the first layer's inputs need no gradient).
         """
         self.dA = dA
+        A_prev, Z, A = self.A_prev, self.Z, self.A
+        assert A_prev is not None and Z is not None and A is not None, "backward needs a forward pass first"
         if self.record:
-            self.S = self.activation.prime(self.Z, self.A)
+            self.S = self.activation.prime(Z, A)
         if D is None:
+            assert dA is not None, "backward needs dA or D"
             if self.M is not None:                             # dropout: dC/da = dC/d(a M) (.) M
                 dA = dA * self.M
-            D = self.activation.backward(dA, self.Z, self.A)   # BP1 / BP2: delta = dA (.) sigma'(z)
+            D = self.activation.backward(dA, Z, A)             # BP1 / BP2: delta = dA (.) sigma'(z)
         self.D = D
         self.db = D.sum(axis=1)                                # BP3: dC/db = delta
-        self.dW = D @ self.A_prev.T                            # BP4: dC/dW = delta a_prev^T
+        self.dW = D @ A_prev.T                                 # BP4: dC/dW = delta a_prev^T
         return self.W.T @ D if input_grad else None            # (W^l)^T delta^l, for BP2 below
 
     # -- conveniences ---------------------------------------------------------------
@@ -152,14 +168,15 @@ class Dense:
     def n_params(self) -> int:
         return self.W.size + self.b.size
 
-    def params(self):
-        """``[(W, dW), (b, db)]``: the trainable parameters with their last gradients."""
+    def params(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """``[(W, dW), (b, db)]``: the trainable parameters with their last gradients
+        (None before a backward pass)."""
         pairs = [(self.W, self.dW)]
         if not self.fixed_bias:
             pairs.append((self.b, self.db))
         return pairs
 
-    def astype(self, dtype) -> "Dense":
+    def astype(self, dtype: npt.DTypeLike) -> "Dense":
         """A copy of this layer (weights only, no caches) in ``dtype``."""
         return Dense(self.n_in, self.n_out, self.activation, W=self.W, b=self.b,
                      fixed_bias=self.fixed_bias, dropout=self.dropout, dtype=dtype)

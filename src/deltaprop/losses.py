@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from . import activations
 from .errors import DeltapropTypeError, ShapeError, ValidationError, unknown_name
@@ -46,6 +49,8 @@ class Loss:
     fused_with: str | None = None
     #: True when the network's outputs are logits z^L that this loss turns into probabilities.
     from_logits: bool = False
+    #: The output activation that yields this loss's probabilities ("" for none: the quadratic).
+    probability_output: str = ""
 
     # The compiled engine's forms, for one output a and target y (numbers in the network's
     # dtype; tiny is its smallest normal number, one is 1, half is 0.5 in it):
@@ -53,7 +58,9 @@ class Loss:
     #   scalar_cost(s, half)         -> C_x from that sum s,
     #   scalar_grad(a, y, tiny, one) -> dC_x/da (the engine divides by the batch's m).
     # None: the compiled engine does not compute this loss.
-    scalar_term = scalar_cost = scalar_grad = None
+    scalar_term: ClassVar[Callable[..., float] | None] = None
+    scalar_cost: ClassVar[Callable[..., float] | None] = None
+    scalar_grad: ClassVar[Callable[..., float] | None] = None
 
     def __call__(self, A: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
         """C = 1/n sum_x C_x for a batch of n columns; with example weights ``w`` (shape
@@ -67,13 +74,15 @@ class Loss:
         """C_x for each column x: shape ``(batch,)``."""
         raise NotImplementedError
 
-    def grad(self, A: np.ndarray, Y: np.ndarray, m=None, w: np.ndarray | None = None) -> np.ndarray:
+    def grad(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+             w: np.ndarray | None = None) -> np.ndarray:
         """grad_a C, including the batch mean's 1/m (see :func:`batch_mean`: m is the
         batch's size, by default A's columns, or with example weights ``w`` its total
         weight; a process that holds part of a batch passes the whole's). Shape of ``A``."""
         raise NotImplementedError
 
-    def delta(self, A: np.ndarray, Y: np.ndarray, m=None, w: np.ndarray | None = None) -> np.ndarray:
+    def delta(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+              w: np.ndarray | None = None) -> np.ndarray:
         """delta^L = (a - y)/m (times w_x), valid only when the output activation is ``fused_with``."""
         return batch_mean(A - Y, m, w)
 
@@ -88,11 +97,11 @@ class Loss:
         sigma(z) / softmax(z) of logits."""
         return A
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """What :func:`get` needs to rebuild this loss (used by save/load)."""
         return {"name": self.name, **({"from_logits": True} if self.from_logits else {})}
 
-    def targets(self, Y: object, n_out: int, dtype: np.dtype, *, name: str = "Y") -> np.ndarray:
+    def targets(self, Y: npt.ArrayLike, n_out: int, dtype: npt.DTypeLike, *, name: str = "Y") -> np.ndarray:
         """The user's targets as ``(n, n_out)`` rows in ``dtype``.
 
         Accepts rows ``(n, n_out)``; a vector ``(n,)`` when ``n_out == 1``; and, for
@@ -143,27 +152,28 @@ class Quadratic(Loss):
 
     name = "quadratic"
 
-    def per_example(self, A, Y):
+    def per_example(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
         return 0.5 * ((A - Y) ** 2).sum(axis=0)
 
-    def grad(self, A, Y, m=None, w=None):
+    def grad(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+             w: np.ndarray | None = None) -> np.ndarray:
         return batch_mean(A - Y, m, w)
 
     @staticmethod
-    def scalar_term(a, y, tiny, one):
+    def scalar_term(a: float, y: float, tiny: float, one: float) -> float:
         d = a - y
         return d * d
 
     @staticmethod
-    def scalar_cost(s, half):
+    def scalar_cost(s: float, half: float) -> float:
         return half * s
 
     @staticmethod
-    def scalar_grad(a, y, tiny, one):
+    def scalar_grad(a: float, y: float, tiny: float, one: float) -> float:
         return a - y
 
 
-def batch_mean(G: np.ndarray, m=None, w: np.ndarray | None = None) -> np.ndarray:
+def batch_mean(G: np.ndarray, m: float | None = None, w: np.ndarray | None = None) -> np.ndarray:
     """Each example's gradient (the columns of ``G``) as a share of the batch's cost
     C = 1/m sum_x w_x C_x: G/m, or (G w_x)/m with example weights ``w`` ``(b,)``.
 
@@ -186,16 +196,14 @@ def _log_clipped(A: np.ndarray) -> np.ndarray:
 class _CrossEntropyBase(Loss):
     """What the two cross-entropies share: probabilities after ``fused_with``, or logits."""
 
-    probability_output = ""      # the output activation that yields probabilities
-
-    def __init__(self, from_logits: bool = False):
+    def __init__(self, from_logits: bool = False) -> None:
         if not isinstance(from_logits, (bool, np.bool_)):
             raise DeltapropTypeError(f"The 'from_logits' argument must be True or False. Got {from_logits!r} instead.")
         self.from_logits = bool(from_logits)
         # delta^L = (p - y)/n exactly after this output: the probabilities, or the logits' identity
         self.fused_with = "identity" if self.from_logits else self.probability_output
 
-    def check_output(self, activation, n_out):
+    def check_output(self, activation: str, n_out: int) -> None:
         # sigmoid and softmax outputs lie in (0, 1): the log is defined and the unfused
         # BP1 (grad_a C through sigma') is exact too; any other output is not a probability
         if activation == self.fused_with or (not self.from_logits and activation in ("sigmoid", "softmax")):
@@ -232,37 +240,39 @@ class BinaryCrossEntropy(_CrossEntropyBase):
     name = "binary_cross_entropy"
     probability_output = "sigmoid"
 
-    def per_example(self, A, Y):
+    def per_example(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if self.from_logits:    # softplus(z) - y z = -[y log sigma(z) + (1 - y) log(1 - sigma(z))]
             return (np.logaddexp(0.0, A).astype(A.dtype, copy=False) - Y * A).sum(axis=0)
         return -(Y * _log_clipped(A) + (1.0 - Y) * _log_clipped(1.0 - A)).sum(axis=0)
 
-    def grad(self, A, Y, m=None, w=None):
+    def grad(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+             w: np.ndarray | None = None) -> np.ndarray:
         if self.from_logits:
             return self.delta(A, Y, m, w)
         tiny = np.finfo(A.dtype).tiny
         return batch_mean((A - Y) / np.maximum(A * (1.0 - A), tiny), m, w)
 
-    def delta(self, A, Y, m=None, w=None):
+    def delta(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+              w: np.ndarray | None = None) -> np.ndarray:
         return batch_mean(self.probabilities(A) - Y, m, w)
 
-    def probabilities(self, A):
+    def probabilities(self, A: np.ndarray) -> np.ndarray:
         return activations.Sigmoid()(A) if self.from_logits else A
 
     # log and the division floored at tiny, as _log_clipped and grad floor them
     @staticmethod
-    def scalar_term(a, y, tiny, one):
+    def scalar_term(a: float, y: float, tiny: float, one: float) -> float:
         return y * math.log(tiny if a < tiny else a) + (one - y) * math.log(tiny if one - a < tiny else one - a)
 
     @staticmethod
-    def scalar_cost(s, half):
+    def scalar_cost(s: float, half: float) -> float:
         return -s
 
     @staticmethod
-    def scalar_grad(a, y, tiny, one):
+    def scalar_grad(a: float, y: float, tiny: float, one: float) -> float:
         return (a - y) / (tiny if a * (one - a) < tiny else a * (one - a))
 
-    def check_targets(self, Y):
+    def check_targets(self, Y: np.ndarray) -> None:
         if Y.size and (Y.min() < 0 or Y.max() > 1):
             raise ValidationError(
                 f"binary_cross_entropy needs targets in [0, 1]. Got values from {Y.min()} to {Y.max()} instead."
@@ -284,45 +294,47 @@ class CrossEntropy(_CrossEntropyBase):
     name = "cross_entropy"
     probability_output = "softmax"
 
-    def per_example(self, A, Y):
+    def per_example(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if self.from_logits:
             shifted = A - A.max(axis=0, keepdims=True)
             log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
             return -(Y * log_p).sum(axis=0)
         return -(Y * _log_clipped(A)).sum(axis=0)
 
-    def grad(self, A, Y, m=None, w=None):
+    def grad(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+             w: np.ndarray | None = None) -> np.ndarray:
         if self.from_logits:
             return self.delta(A, Y, m, w)
         tiny = np.finfo(A.dtype).tiny
         return batch_mean(-Y / np.maximum(A, tiny), m, w)
 
-    def delta(self, A, Y, m=None, w=None):
+    def delta(self, A: np.ndarray, Y: np.ndarray, m: float | None = None,
+              w: np.ndarray | None = None) -> np.ndarray:
         return batch_mean(self.probabilities(A) - Y, m, w)
 
-    def probabilities(self, A):
+    def probabilities(self, A: np.ndarray) -> np.ndarray:
         return activations.Softmax()(A) if self.from_logits else A
 
     @staticmethod
-    def scalar_term(a, y, tiny, one):
+    def scalar_term(a: float, y: float, tiny: float, one: float) -> float:
         return y * math.log(tiny if a < tiny else a)
 
     @staticmethod
-    def scalar_cost(s, half):
+    def scalar_cost(s: float, half: float) -> float:
         return -s
 
     @staticmethod
-    def scalar_grad(a, y, tiny, one):
+    def scalar_grad(a: float, y: float, tiny: float, one: float) -> float:
         return -y / (tiny if a < tiny else a)
 
-    def check_output(self, activation, n_out):
+    def check_output(self, activation: str, n_out: int) -> None:
         super().check_output(activation, n_out)
         if n_out < 2:
             raise ValidationError(
                 f"loss='cross_entropy' needs at least 2 outputs (one per class); this network has {n_out}. "
                 "For two classes with one output use loss='binary_cross_entropy' and a sigmoid output.")
 
-    def check_targets(self, Y):
+    def check_targets(self, Y: np.ndarray) -> None:
         if Y.size == 0:
             return
         if Y.min() < 0:
@@ -337,7 +349,8 @@ class CrossEntropy(_CrossEntropyBase):
             )
 
 
-def one_hot(labels: object, n_classes: int, *, dtype: object = np.float64, name: str = "labels") -> np.ndarray:
+def one_hot(labels: npt.ArrayLike, n_classes: int, *, dtype: npt.DTypeLike = np.float64,
+            name: str = "labels") -> np.ndarray:
     """Integer labels ``(n,)`` as one-hot rows ``(n, n_classes)``.
 
     >>> one_hot([2, 0], 3)
@@ -371,7 +384,7 @@ def one_hot(labels: object, n_classes: int, *, dtype: object = np.float64, name:
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (Quadratic, BinaryCrossEntropy, CrossEntropy)}
 
 
-def get(loss: str | Loss | dict) -> Loss:
+def get(loss: str | Loss | dict[str, Any]) -> Loss:
     """A :class:`Loss` from its name, a config dict (as :meth:`Loss.config` gives), or an
     instance (returned as is).
 

@@ -9,14 +9,24 @@ it, one example per column, and the boundary is a transpose (a view, no copy).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from . import losses
-from ._array import all_finite, as_dtype, as_rng, check_memory, check_positive_int
+from . import activations, losses
+from ._array import Seed, all_finite, as_dtype, as_rng, check_memory, check_positive_int
 from .errors import DeltapropTypeError, ShapeError, ValidationError
 from .layers import Dense
+
+if TYPE_CHECKING:       # what fit and to_torch hand over and back, from the floors above (as they are imported)
+    import torch
+
+    from ._protocols import CommunicatorLike
+    from .training import Callback, History, Optimizer
 
 
 class Network:
@@ -53,8 +63,12 @@ class Network:
     (4, 1)
     """
 
-    def __init__(self, layers, *, activation="sigmoid", output_activation=None, loss="quadratic",
-                 init: str = "auto", dropout: float = 0.0, dtype=None, seed=None):
+    def __init__(self, layers: Sequence[int] | Sequence[Dense], *,
+                 activation: str | activations.Activation | dict[str, Any] = "sigmoid",
+                 output_activation: str | activations.Activation | dict[str, Any] | None = None,
+                 loss: str | losses.Loss | dict[str, Any] = "quadratic",
+                 init: str = "auto", dropout: float = 0.0, dtype: npt.DTypeLike | None = None,
+                 seed: Seed = None) -> None:
         self.loss_fn = losses.get(loss)
         self.rng = as_rng(seed)
         if not isinstance(layers, Sequence) or isinstance(layers, str) or len(layers) == 0:
@@ -62,11 +76,12 @@ class Network:
                 "The 'layers' argument must be a list of layer sizes such as [784, 30, 10] or a list of Dense "
                 f"layers. Got {layers!r} instead."
             )
+        # (cast: mypy cannot narrow a sequence by all(isinstance(...)) of its items)
         if all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in layers):
-            self.layers = self._from_sizes(list(layers), activation, output_activation, init, dropout,
-                                           as_dtype("float64" if dtype is None else dtype))
+            self.layers = self._from_sizes(cast("list[int]", list(layers)), activation, output_activation, init,
+                                           dropout, as_dtype("float64" if dtype is None else dtype))
         elif all(isinstance(layer, Dense) for layer in layers):
-            self.layers = self._from_layers(list(layers), dtype)
+            self.layers = self._from_layers(cast("list[Dense]", list(layers)), dtype)
         else:
             raise DeltapropTypeError(
                 "The 'layers' argument must be all integers (sizes) or all Dense layers. "
@@ -87,7 +102,7 @@ class Network:
         return None if self._feature_names is None else list(self._feature_names)
 
     @feature_names.setter
-    def feature_names(self, names) -> None:
+    def feature_names(self, names: Sequence[str] | None) -> None:
         if names is None:
             self._feature_names = None
             return
@@ -101,7 +116,9 @@ class Network:
             raise ValidationError(f"The 'feature_names' must be distinct; {twice!r} appears twice.")
         self._feature_names = names
 
-    def _from_sizes(self, sizes, activation, output_activation, init, dropout, dtype):
+    def _from_sizes(self, sizes: list[int], activation: str | activations.Activation | dict[str, Any],
+                    output_activation: str | activations.Activation | dict[str, Any] | None, init: str,
+                    dropout: float, dtype: np.dtype) -> list[Dense]:
         if len(sizes) < 2:
             raise ValidationError(f"The 'layers' sizes need at least an input and an output size. Got {sizes} instead.")
         for i, n in enumerate(sizes):
@@ -116,7 +133,7 @@ class Network:
         return [Dense(n_in, n_out, act, init=init, dropout=p, seed=self.rng, dtype=dtype)
                 for n_in, n_out, act, p in zip(sizes[:-1], sizes[1:], acts, drops)]
 
-    def _from_layers(self, layers, dtype):
+    def _from_layers(self, layers: list[Dense], dtype: npt.DTypeLike | None) -> list[Dense]:
         for i, (below, above) in enumerate(zip(layers[:-1], layers[1:])):
             if below.n_out != above.n_in:
                 raise ShapeError(
@@ -180,7 +197,7 @@ class Network:
     def has_dropout(self) -> bool:
         return any(layer.dropout for layer in self.layers)
 
-    def backward(self, Y: np.ndarray, m=None, w: np.ndarray | None = None) -> None:
+    def backward(self, Y: np.ndarray, m: float | None = None, w: np.ndarray | None = None) -> None:
         """Backpropagate after :meth:`forward`: BP1 at the output, then BP2 down the layers.
 
         ``Y`` is ``(n_out, b)``; the cost is the mean over a batch of ``m`` examples (by
@@ -190,6 +207,7 @@ class Network:
         Leaves delta, dW and db in every layer's cache.
         """
         first, out = self.layers[0], self.layers[-1]
+        assert out.A is not None, "backward needs a forward pass first"
         if self.fused:
             # sigmoid + binary cross-entropy, softmax + cross-entropy: sigma'(z^L) cancels
             # grad_a C exactly, leaving delta^L = (a - y)/m. Forming it directly is
@@ -202,7 +220,7 @@ class Network:
 
     # -- the boundary: rows in, rows out --------------------------------------------
 
-    def check_X(self, X, *, name: str = "X") -> np.ndarray:
+    def check_X(self, X: npt.ArrayLike, *, name: str = "X") -> np.ndarray:
         """``X`` as a 2-D array of finite numbers in the network's dtype with ``n_in`` columns.
 
         A pandas DataFrame gives its columns, by name in the order of ``feature_names``
@@ -239,7 +257,7 @@ class Network:
             raise ValidationError(f"The '{name}' argument contains NaN or infinity (first at row {bad[0]}, column {bad[1]}).")
         return arr
 
-    def _frame_columns(self, frame, name: str):
+    def _frame_columns(self, frame: Any, name: str) -> np.ndarray:
         columns = [str(c) for c in frame.columns]
         if self._feature_names is not None:
             missing = [c for c in self._feature_names if c not in columns]
@@ -261,11 +279,12 @@ class Network:
         return frame.to_numpy(dtype=self.dtype, na_value=np.nan)
 
     @staticmethod
-    def frame_names(X) -> list[str] | None:
+    def frame_names(X: Any) -> list[str] | None:
         """The column names of a pandas DataFrame ``X``, or None for anything else."""
         return [str(c) for c in X.columns] if _is_frame(X) else None
 
-    def check_XY(self, X, Y, *, names=("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
+    def check_XY(self, X: npt.ArrayLike, Y: npt.ArrayLike, *,
+                 names: tuple[str, str] = ("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
         """Validate inputs and targets together; targets come back as rows ``(n, n_out)``."""
         X = self.check_X(X, name=names[0])
         Y = self.loss_fn.targets(Y, self.n_out, self.dtype, name=names[1])
@@ -273,7 +292,8 @@ class Network:
             raise ShapeError(f"{names[0]} has {len(X)} samples but {names[1]} has {len(Y)}; they must match.")
         return X, Y
 
-    def check_weights(self, sample_weight, n: int, *, name: str = "sample_weight") -> np.ndarray | None:
+    def check_weights(self, sample_weight: npt.ArrayLike | None, n: int, *,
+                      name: str = "sample_weight") -> np.ndarray | None:
         """``sample_weight`` as ``(n,)`` finite non-negative numbers in the network's dtype,
         not all zero (None stays None: every example weighs 1)."""
         if sample_weight is None:
@@ -300,7 +320,7 @@ class Network:
 
     # -- public API -----------------------------------------------------------------
 
-    def predict(self, X, *, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, X: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
         """Output activations a^L for each row of ``X``: ``(n, n_in) -> (n, n_out)``."""
         return self.forward_rows(self.check_X(X), batch_size=check_positive_int("batch_size", batch_size))
 
@@ -315,16 +335,17 @@ class Network:
             out[s:s + batch_size] = self.forward(X[s:s + batch_size].T).T
         return out
 
-    def params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def params(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Every trainable ``(parameter, gradient)`` pair, layer by layer (fixed biases left out)."""
         return [pair for layer in self.layers for pair in layer.params()]
 
-    def loss(self, X, Y, sample_weight=None) -> float:
+    def loss(self, X: npt.ArrayLike, Y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float:
         """The cost C = 1/n sum_x C_x on this batch (with ``sample_weight``, the weighted mean)."""
         X, Y = self.check_XY(X, Y)
         return self.loss_fn(self.forward(X.T), Y.T, self.check_weights(sample_weight, len(X)))
 
-    def gradients(self, X, Y, sample_weight=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def gradients(self, X: npt.ArrayLike, Y: npt.ArrayLike,
+                  sample_weight: npt.ArrayLike | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """dC/dW and dC/db of every layer on this batch, by one forward and one backward pass.
 
         ``sample_weight`` ``(n,)``: the cost is the weighted mean sum_x w_x C_x / sum_x w_x
@@ -335,9 +356,14 @@ class Network:
         w = self.check_weights(sample_weight, len(X))
         self.forward(X.T)
         self.backward(Y.T, w=w)
-        return [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]
+        grads = []
+        for layer in self.layers:
+            assert layer.dW is not None and layer.db is not None     # backward just filled them
+            grads.append((layer.dW.copy(), layer.db.copy()))
+        return grads
 
-    def evaluate(self, X, Y, *, sample_weight=None, batch_size: int = 1024) -> dict:
+    def evaluate(self, X: npt.ArrayLike, Y: npt.ArrayLike, *, sample_weight: npt.ArrayLike | None = None,
+                 batch_size: int = 1024) -> dict[str, float]:
         """``{"loss": C, "accuracy": fraction correct}`` (accuracy for classifiers only).
         With ``sample_weight`` the loss is the weighted mean (the cost training minimises);
         the accuracy still counts examples, as in training's history."""
@@ -345,7 +371,7 @@ class Network:
         w = self.check_weights(sample_weight, len(X))
         return self.metrics(self.forward_rows(X, batch_size=check_positive_int("batch_size", batch_size)), Y, w)
 
-    def metrics(self, A: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> dict:
+    def metrics(self, A: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
         """Loss (weighted by ``w`` ``(n,)`` if given) and, for classifiers, the fraction of
         outputs ``A`` whose class is the target's (``A`` and ``Y`` are rows)."""
         result = {"loss": self.loss_fn(A.T, Y.T, w)}
@@ -365,12 +391,12 @@ class Network:
         """Class index of each row of targets ``Y``: argmax, or y > 1/2 for a single column."""
         return (Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
 
-    def predict_classes(self, X, *, batch_size: int = 1024) -> np.ndarray:
+    def predict_classes(self, X: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
         """The class index of each row of ``X`` (a classifier's labels): ``(n, n_in) -> (n,)`` int."""
         self._check_classifier("predict_classes")
         return self.classes(self.predict(X, batch_size=batch_size))
 
-    def predict_proba(self, X, *, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, X: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities for each row of ``X``: ``(n, n_in) -> (n, n_out)``.
 
         For softmax + cross-entropy and sigmoid + binary cross-entropy the outputs are the
@@ -393,22 +419,26 @@ class Network:
                                   f"{self.layers[-1].activation.name} output with the {self.loss_fn.name} cost "
                                   "(a regression). Use predict().")
 
-    def fit(self, X, Y, epochs: int = 1, batch_size: int = 32, optimizer=None, *, validation_data=None,
-            validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
-            engine=None, resume=None, sample_weight=None):
-        """Train by mini-batch gradient descent; see :func:`deltaprop.training.fit`."""
+    def fit(self, X: npt.ArrayLike, Y: npt.ArrayLike, epochs: int = 1, batch_size: int = 32,
+            optimizer: str | Optimizer | None = None, *,
+            validation_data: Sequence[npt.ArrayLike] | None = None, validation_split: float = 0.0,
+            callbacks: Sequence[Callback] | None = None, seed: Seed = None, verbose: int = 1,
+            shuffle: bool = True, engine: str | None = None, resume: str | os.PathLike[str] | None = None,
+            sample_weight: npt.ArrayLike | None = None, comm: CommunicatorLike | None = None) -> History:
+        """Train by mini-batch gradient descent; see :func:`deltaprop.training.fit`
+        (``comm``: data-parallel training, :mod:`deltaprop.distributed`)."""
         from .training import fit  # the loop lives on a higher floor; it drives this network
         return fit(self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split, callbacks=callbacks,
                    seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume,
-                   sample_weight=sample_weight)
+                   sample_weight=sample_weight, comm=comm)
 
-    def save(self, path, **kwargs):
+    def save(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Write this network to ``path`` (no pickle; atomic); see :func:`deltaprop.io.save`."""
         from .io import save  # the file format lives on a higher floor; it reads this network
         return save(self, path, **kwargs)
 
-    def to_torch(self):
+    def to_torch(self) -> torch.nn.Sequential:
         """This network as a ``torch.nn.Sequential`` of ``Linear`` and activation modules
         (same weights and dtype; rows ``(N, n_in) -> (N, n_out)``); see :func:`deltaprop._torch.to_torch`."""
         from ._torch import to_torch  # the conversion lives on a higher floor (PyTorch is an optional extra)
@@ -416,7 +446,7 @@ class Network:
 
     # -- copies ---------------------------------------------------------------------
 
-    def astype(self, dtype) -> "Network":
+    def astype(self, dtype: npt.DTypeLike) -> "Network":
         """A copy of this network (weights, activations, loss, feature names) in ``dtype``."""
         copy = Network([layer.astype(dtype) for layer in self.layers], loss=self.loss_fn)
         copy._feature_names = self._feature_names
@@ -429,7 +459,7 @@ class Network:
         """Copies of ``[W_1, b_1, W_2, b_2, ...]``."""
         return [p.copy() for layer in self.layers for p in (layer.W, layer.b)]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[npt.ArrayLike]) -> None:
         """Write ``[W_1, b_1, ...]`` (as from :meth:`get_weights`) into the layers, in place."""
         weights = list(weights)
         if len(weights) != 2 * len(self.layers):
@@ -462,6 +492,6 @@ class Network:
         return "\n".join(rows)
 
 
-def _is_frame(X) -> bool:
+def _is_frame(X: object) -> bool:
     """A pandas DataFrame, recognised without importing pandas (an optional dependency)."""
     return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")

@@ -19,7 +19,8 @@ operations in the same order as :meth:`Optimizer.update`: the compiled engine
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -45,18 +46,21 @@ class Hyper(NamedTuple):
 class Optimizer:
     """Base class. Subclasses implement :meth:`update` for one parameter."""
 
-    def __init__(self, lr: float):
+    def __init__(self, lr: float) -> None:
         self.lr = check_real("lr", lr, low=0, low_open=True)
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self.iterations = 0
 
-    def step(self, pairs) -> None:
+    def step(self, pairs: Iterable[tuple[np.ndarray, np.ndarray | None]]) -> None:
         """Apply one update to every ``(param, grad)`` pair, in place."""
         self.iterations += 1
         for i, (param, grad) in enumerate(pairs):
+            if grad is None:      # a layer's gradient before its first backward pass
+                raise DeltapropTypeError(f"Pair {i} passed to step() has no gradient (None): step() takes "
+                                         "(param, grad) pairs after a backward pass.")
             self.update(param, grad, self.state.setdefault(i, {}))
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -64,13 +68,15 @@ class Optimizer:
         self.state.clear()
         self.iterations = 0
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"name": type(self).__name__}
 
     # -- what the compiled engine reads ------------------------------------------------
 
-    #: Names of the per-parameter state buffers, in the engine's order (S1, S2).
-    state_keys: tuple[str, ...] = ()
+    @property
+    def state_keys(self) -> tuple[str, ...]:
+        """Names of the per-parameter state buffers, in the engine's order (S1, S2)."""
+        return ()
 
     def hyper(self) -> Hyper:
         """The hyperparameters as the compiled engine reads them (Python floats)."""
@@ -84,9 +90,10 @@ class Optimizer:
     # scalar_prepare(h, t) -> (k0, k1): per-step float64 factors, from the float64 record
     # h and the step number t (a float); scalar_update(p, g, s1, s2, h, k0, k1, wd) ->
     # (p, s1, s2) for one entry, in the parameter's dtype (wd is 0 for biases).
-    scalar_prepare = scalar_update = None
+    scalar_prepare: ClassVar[Callable[..., tuple[float, float]] | None] = None
+    scalar_update: ClassVar[Callable[..., tuple[float, float, float]] | None] = None
 
-    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Everything needed to continue bit for bit: ``(json_part, arrays)``.
 
         Arrays are named ``"<position>/<buffer>"`` (e.g. ``"0/m"``), the position being
@@ -95,7 +102,7 @@ class Optimizer:
         arrays = {f"{i}/{key}": value for i, buffers in self.state.items() for key, value in buffers.items()}
         return {"config": self.config(), "iterations": self.iterations}, arrays
 
-    def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Put back what :meth:`get_state` returned (hyperparameters are checked, not set)."""
         mine, theirs = self.config(), meta.get("config", {})
         if mine.get("name") != theirs.get("name"):
@@ -121,7 +128,8 @@ class SGD(Optimizer):
         nesterov:       v <- mu v + g;   w <- w - lr (g + mu v)
     """
 
-    def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         self.momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
         self.nesterov = bool(nesterov)
@@ -129,7 +137,7 @@ class SGD(Optimizer):
             raise ValidationError("nesterov=True needs a momentum > 0. Got momentum=0 instead.")
         self.weight_decay = check_real("weight_decay", weight_decay, low=0)
 
-    def update(self, param, grad, state):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         if self.weight_decay and param.ndim >= 2:
             grad = grad + self.weight_decay * param
         if self.momentum:
@@ -141,27 +149,28 @@ class SGD(Optimizer):
             grad = grad + self.momentum * v if self.nesterov else v
         param -= self.lr * grad
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"name": "SGD", "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay}
 
     @property
-    def state_keys(self):
+    def state_keys(self) -> tuple[str, ...]:
         return ("v",) if self.momentum else ()
 
-    def hyper(self):
+    def hyper(self) -> Hyper:
         return Hyper(self.lr, self.momentum, float(self.nesterov), self.weight_decay)
 
     @property
-    def plain_step(self):
+    def plain_step(self) -> bool:
         return not self.momentum and not self.weight_decay
 
     @staticmethod
-    def scalar_prepare(h, t):
+    def scalar_prepare(h: Hyper, t: float) -> tuple[float, float]:
         return h.lr, 0.0
 
     @staticmethod
-    def scalar_update(p, g, s1, s2, h, k0, k1, wd):
+    def scalar_update(p: float, g: float, s1: float, s2: float, h: Hyper, k0: float, k1: float,
+                      wd: float) -> tuple[float, float, float]:
         if wd != 0:
             g = g + wd * p
         if h.momentum == 0:
@@ -169,7 +178,7 @@ class SGD(Optimizer):
         v = s1 * h.momentum + g
         return p - k0 * (g + h.momentum * v if h.nesterov != 0 else v), v, s2
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay})")
 
@@ -184,14 +193,14 @@ class Adam(Optimizer):
     """
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         self.beta1 = check_real("beta1", beta1, low=0, high=1, high_open=True)
         self.beta2 = check_real("beta2", beta2, low=0, high=1, high_open=True)
         self.eps = check_real("eps", eps, low=0, low_open=True)
         self.weight_decay = check_real("weight_decay", weight_decay, low=0)
 
-    def update(self, param, grad, state):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         if self.weight_decay and param.ndim >= 2:   # L2 as in SGD: g + lambda w, matrices only
             grad = grad + self.weight_decay * param
         if "m" not in state:
@@ -209,40 +218,41 @@ class Adam(Optimizer):
         step = self.lr * c2 / (1 - self.beta1 ** t)
         param -= step * m / (np.sqrt(v) + self.eps * c2)
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"name": "Adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
     state_keys = ("m", "v")
 
-    def hyper(self):
+    def hyper(self) -> Hyper:
         return Hyper(self.lr, weight_decay=self.weight_decay, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
                      one_minus_beta1=1 - self.beta1, one_minus_beta2=1 - self.beta2)
 
     @staticmethod
-    def scalar_prepare(h, t):
+    def scalar_prepare(h: Hyper, t: float) -> tuple[float, float]:
         # update's two Python floats: lr sqrt(1 - beta2^t) / (1 - beta1^t) and eps sqrt(1 - beta2^t)
         c2 = math.sqrt(1.0 - math.pow(h.beta2, t))
         return h.lr * c2 / (1.0 - math.pow(h.beta1, t)), h.eps * c2
 
     @staticmethod
-    def scalar_update(p, g, m, v, h, k0, k1, wd):
+    def scalar_update(p: float, g: float, m: float, v: float, h: Hyper, k0: float, k1: float,
+                      wd: float) -> tuple[float, float, float]:
         if wd != 0:
             g = g + wd * p
         m = m * h.beta1 + h.one_minus_beta1 * g
         v = v * h.beta2 + h.one_minus_beta2 * (g * g)
         return p - k0 * m / (math.sqrt(v) + k1), m, v
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         wd = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}{wd})"
 
 
 #: Optimizers by name, built with their default hyperparameters.
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+OPTIMIZERS: dict[str, type[SGD] | type[Adam]] = {"sgd": SGD, "adam": Adam}
 
 
-def from_config(config: dict) -> Optimizer:
+def from_config(config: dict[str, Any]) -> Optimizer:
     """Rebuild an optimizer from its :meth:`Optimizer.config` (as saved in a checkpoint)."""
     config = dict(config)
     name = str(config.pop("name", "")).lower()
@@ -251,7 +261,7 @@ def from_config(config: dict) -> Optimizer:
     return OPTIMIZERS[name](**config)
 
 
-def get(optimizer) -> Optimizer:
+def get(optimizer: str | Optimizer | None) -> Optimizer:
     """An optimizer from an instance (returned as is), a name (its defaults), or None
     (``SGD()``, whose default lr is 0.1 wherever plain SGD is made)."""
     if optimizer is None:

@@ -30,16 +30,24 @@ import io
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from ._array import check_positive_int
 from ._files import atomic_open, open_for_reading
-from .callbacks import Callback, History
+from .callbacks import Callback, History, TrainingStateLike
 from .errors import DataError, DeltapropTypeError, ShapeError, ValidationError, did_you_mean
 from .network import Network
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 #: Sign colours of the network diagram (the two ends of ColorBrewer's RdBu).
 POSITIVE, NEGATIVE = "#2166ac", "#b2182b"
@@ -57,7 +65,7 @@ def _headless() -> bool:
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     """``matplotlib.pyplot``, imported on first use; Agg when there is no display."""
     try:
         import matplotlib
@@ -71,7 +79,7 @@ def _pyplot():
     return plt
 
 
-def _figure(figsize, ax=None):
+def _figure(figsize: tuple[float, float], ax: Axes | None = None) -> tuple[Figure, Axes]:
     """``(fig, ax)``: the caller's axes and its figure, or a new figure with one axes."""
     if ax is not None:
         if not hasattr(ax, "figure") or not hasattr(ax, "plot"):
@@ -79,13 +87,13 @@ def _figure(figsize, ax=None):
         fig = ax.figure
         while getattr(fig, "figure", fig) is not fig:       # a SubFigure's root Figure is the one saved
             fig = fig.figure
-        return fig, ax
+        return cast("Figure", fig), ax                      # (the root: a Figure, not a SubFigure)
     plt = _pyplot()
     fig = plt.figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
 
 
-def write_figure(fig, path, *, dpi: int = DPI) -> Path:
+def write_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) -> Path:
     """Write ``fig`` to ``path`` atomically and return the path.
 
     The image goes to a hidden temporary file in the same folder, is flushed to disk
@@ -112,13 +120,13 @@ def write_figure(fig, path, *, dpi: int = DPI) -> Path:
     return path
 
 
-def _finish(fig, path, dpi):
+def _finish(fig: Figure, path: str | os.PathLike[str] | None, dpi: int) -> Figure:
     if path is not None:
         write_figure(fig, path, dpi=dpi)
     return fig
 
 
-def _check_network(net, *, finite: bool = False):
+def _check_network(net: object, *, finite: bool = False) -> None:
     if not isinstance(net, Network):
         raise DeltapropTypeError(f"The 'net' argument must be a deltaprop Network. Got {type(net).__name__} instead.")
     if finite:
@@ -130,7 +138,7 @@ def _check_network(net, *, finite: bool = False):
 
 # -- learning curves ---------------------------------------------------------------------
 
-def read_csv_log(path) -> History:
+def read_csv_log(path: str | os.PathLike[str]) -> History:
     """The :class:`History` a CSV training log holds.
 
     The log has a header ``epoch,<key>,<key>,...`` (the keys of ``History.history``)
@@ -175,7 +183,8 @@ def read_csv_log(path) -> History:
         raise DataError(f"The training log {str(path)!r} names a column twice in its header: {','.join(header)!r}.")
     if not body:
         raise DataError(f"The training log {str(path)!r} has a header but no epochs.")
-    epochs, columns = [], {key: [] for key in header[1:]}
+    epochs: list[int] = []
+    columns: dict[str, list[float]] = {key: [] for key in header[1:]}
     for line, row in body:
         if len(row) != len(header):
             raise DataError(f"{path}, line {line}: {len(row)} fields where the header has {len(header)}.")
@@ -198,7 +207,7 @@ def read_csv_log(path) -> History:
     return history
 
 
-def _as_history(history) -> History:
+def _as_history(history: History | str | os.PathLike[str] | Mapping[str, Sequence[float]]) -> History:
     """A History from a History, a CSV log's path, or a Keras-style mapping key -> values."""
     if isinstance(history, (str, os.PathLike)):
         history = read_csv_log(history)
@@ -234,7 +243,9 @@ def _metric_panels(history: History) -> list[str]:
     return sorted(bases, key=lambda k: order.get(k, 2))   # a stable sort keeps the log's order otherwise
 
 
-def plot_learning_curves(history, *, path=None, title: str | None = None, dpi: int = DPI):
+def plot_learning_curves(history: History | str | os.PathLike[str] | Mapping[str, Sequence[float]], *,
+                         path: str | os.PathLike[str] | None = None, title: str | None = None,
+                         dpi: int = DPI) -> Figure:
     """Loss and accuracy per epoch, training and validation, one panel per metric.
 
     Args:
@@ -322,27 +333,27 @@ class LivePlot(Callback):
     >>> _ = net.fit(X, y, epochs=3, verbose=0, callbacks=[dp.callbacks.LivePlot()])   # a no-op here
     """
 
-    def __init__(self, every: int = 1, *, title: str | None = None):
+    def __init__(self, every: int = 1, *, title: str | None = None) -> None:
         self.every = check_positive_int("every", every)
         self.title = title
-        self._handle = None
+        self._handle: Any = None           # IPython's DisplayHandle, once drawn
         self._active = False
         self.redraws = 0               # how many times the figure was drawn (for tests and the curious)
 
-    def validate(self, state):
-        self._active = in_notebook()
+    def validate(self, state: TrainingStateLike) -> None:
+        self._active = in_notebook() and state.writes_files     # (data-parallel: rank 0 draws)
         if self._active:
             _pyplot()                  # matplotlib missing: say so before training, not after
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: TrainingStateLike) -> None:
         if self._active and state.epoch % self.every == 0:
             self._draw(state)
 
-    def on_train_end(self, state):
+    def on_train_end(self, state: TrainingStateLike) -> None:
         if self._active and state.history.epoch and state.history.epoch[-1] % self.every:
             self._draw(state)
 
-    def _draw(self, state) -> None:
+    def _draw(self, state: TrainingStateLike) -> None:
         from IPython.display import display
         fig = plot_learning_curves(state.history, title=self.title)
         if self._handle is None:
@@ -380,8 +391,9 @@ def _unit_heights(n_shown: int, summarised: bool) -> np.ndarray:
     return y
 
 
-def plot_network(net, *, max_units: int = 10, scale: str = "global", path=None, ax=None,
-                 title: str | None = None, dpi: int = DPI):
+def plot_network(net: Network, *, max_units: int = 10, scale: str = "global",
+                 path: str | os.PathLike[str] | None = None, ax: Axes | None = None,
+                 title: str | None = None, dpi: int = DPI) -> Figure:
     """The network as a graph: a column of neurons per layer and an edge per weight.
 
     The edge from neuron k of layer l-1 to neuron j of layer l is w^l_jk
@@ -419,7 +431,7 @@ def plot_network(net, *, max_units: int = 10, scale: str = "global", path=None, 
 
     pos, neg = np.array(to_rgb(POSITIVE)), np.array(to_rgb(NEGATIVE))
 
-    def rgba(values, top):
+    def rgba(values: np.ndarray, top: float) -> tuple[np.ndarray, np.ndarray]:
         """Sign colour with opacity 0.12 + 0.88 |v|/top (an edge of weight 0 stays faintly visible)."""
         strength = np.abs(values) / top if top > 0 else np.zeros_like(values)
         colours = np.where(values[:, None] >= 0, pos, neg)
@@ -441,7 +453,8 @@ def plot_network(net, *, max_units: int = 10, scale: str = "global", path=None, 
                              np.column_stack([np.full(W.size, l + 1), heights[l + 1][j.ravel()]])], axis=1)
         colours, strength = rgba(W.ravel(), top)
         order = np.argsort(strength, kind="stable")          # strong edges drawn last, on top
-        ax.add_collection(LineCollection(segments[order], colors=colours[order],
+        # (ignore: matplotlib's stubs ask for a Sequence of lines; the (n, 2, 2) array it documents is one)
+        ax.add_collection(LineCollection(segments[order], colors=colours[order],  # type: ignore[arg-type]
                                          linewidths=0.4 + 3.2 * strength[order], zorder=1, label="weights"))
     marker_size = float(np.clip(3000 / tallest, 60, 500))
     for l, ((idx, cut), y) in enumerate(zip(shown, heights)):
@@ -482,27 +495,31 @@ def plot_network(net, *, max_units: int = 10, scale: str = "global", path=None, 
 
 # -- decision boundaries and confusion matrices --------------------------------------------
 
-def _n_classes(net) -> int:
+def _n_classes(net: Network) -> int:
     return 2 if net.n_out == 1 else net.n_out
 
 
-def _labels_of(net, y, *, name="y") -> np.ndarray:
+def _labels_of(net: Network, y: npt.ArrayLike, *, name: str = "y") -> np.ndarray:
     """Class index per row from integer labels or target rows, as the network reads them."""
     return net.classes(net.loss_fn.targets(y, net.n_out, net.dtype, name=name))
 
 
-def _class_colours(k: int):
+def _class_colours(k: int) -> Sequence[Any]:
     import matplotlib
 
+    # (Any: the registry types each colormap as the base Colormap; tab10 and tab20 are
+    # ListedColormaps, whose colors are a tuple of RGB triples)
+    colormaps: Any = matplotlib.colormaps
     if k <= 10:
-        return matplotlib.colormaps["tab10"].colors[:k]
+        return colormaps["tab10"].colors[:k]
     if k <= 20:
-        return matplotlib.colormaps["tab20"].colors[:k]
-    return [matplotlib.colormaps["turbo"](i / (k - 1)) for i in range(k)]
+        return colormaps["tab20"].colors[:k]
+    return [colormaps["turbo"](i / (k - 1)) for i in range(k)]
 
 
-def plot_decision_boundary(net, X, y=None, *, resolution: int = 200, path=None, ax=None,
-                           title: str | None = None, dpi: int = DPI):
+def plot_decision_boundary(net: Network, X: npt.ArrayLike, y: npt.ArrayLike | None = None, *,
+                           resolution: int = 200, path: str | os.PathLike[str] | None = None,
+                           ax: Axes | None = None, title: str | None = None, dpi: int = DPI) -> Figure:
     """The class a 2-input classifier gives each point of the plane, with the data on top.
 
     The plane is the data's bounding box plus 5% on each side, sampled on a
@@ -549,7 +566,8 @@ def plot_decision_boundary(net, X, y=None, *, resolution: int = 200, path=None, 
     colours = _class_colours(k)
     ax.imshow(regions, origin="lower", extent=(low[0], high[0], low[1], high[1]), aspect="auto",
               interpolation="nearest", cmap=ListedColormap(colours), vmin=-0.5, vmax=k - 0.5, alpha=0.35)
-    handles = [Patch(color=c, alpha=0.6, label=f"class {i}") for i, c in enumerate(colours)] if k <= 10 else []
+    handles: list[Artist] = [Patch(color=c, alpha=0.6, label=f"class {i}")
+                             for i, c in enumerate(colours)] if k <= 10 else []
     if net.n_out == 1:
         ax.contour(G0, G1, A[:, 0].reshape(resolution, resolution), levels=[0.5], colors="k", linewidths=1.2)
         handles.append(Line2D([], [], color="k", lw=1.2, label="$a = 1/2$"))
@@ -574,7 +592,7 @@ def plot_decision_boundary(net, X, y=None, *, resolution: int = 200, path=None, 
     return _finish(fig, path, dpi)
 
 
-def _class_labels(name: str, y) -> np.ndarray:
+def _class_labels(name: str, y: npt.ArrayLike) -> np.ndarray:
     """A 1-D array of non-negative integer labels (integral floats accepted), or a clear error."""
     arr = np.asarray(y)
     if arr.ndim != 1:
@@ -591,7 +609,7 @@ def _class_labels(name: str, y) -> np.ndarray:
     return arr.astype(np.intp)
 
 
-def confusion_counts(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+def confusion_counts(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, n_classes: int | None = None) -> np.ndarray:
     """``C[i, j]`` = number of examples of true class i predicted as class j.
 
     >>> confusion_counts([0, 1, 1, 2], [0, 1, 2, 2])
@@ -613,9 +631,9 @@ def confusion_counts(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
 
-def plot_confusion_matrix(*args, normalize: str | None = "true", class_names: Sequence[str] | None = None,
-                          n_classes: int | None = None, path=None, ax=None, title: str | None = None,
-                          dpi: int = DPI):
+def plot_confusion_matrix(*args: Any, normalize: str | None = "true", class_names: Sequence[str] | None = None,
+                          n_classes: int | None = None, path: str | os.PathLike[str] | None = None,
+                          ax: Axes | None = None, title: str | None = None, dpi: int = DPI) -> Figure:
     """Counts of (true class, predicted class): ``plot_confusion_matrix(net, X, y)`` or
     ``plot_confusion_matrix(y_true, y_pred)``.
 
@@ -696,8 +714,9 @@ def plot_confusion_matrix(*args, normalize: str | None = "true", class_names: Se
 
 # -- weights and gradients ---------------------------------------------------------------
 
-def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None, title: str | None = None,
-                               dpi: int = DPI):
+def plot_weights_and_gradients(net: Network, X: npt.ArrayLike | None = None, Y: npt.ArrayLike | None = None, *,
+                               bins: int = 40, path: str | os.PathLike[str] | None = None,
+                               title: str | None = None, dpi: int = DPI) -> Figure:
     """Per layer: a histogram of W^l and, on the batch ``(X, Y)``, one of dC/dW^l, and
     every layer's gradient norm ||dC/dW^l|| side by side.
 
@@ -725,8 +744,10 @@ def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None
     if (X is None) != (Y is None):
         raise ValidationError("Gradients need a batch: pass both X and Y (or neither, for weights only).")
     grads = None
-    if X is not None:
+    n_batch = 0
+    if X is not None and Y is not None:     # (both or neither, as just checked)
         X, Y = net.check_XY(X, Y)
+        n_batch = len(X)
         grads = [dW for dW, _ in net.gradients(X, Y)]
         for l, dW in enumerate(grads, start=1):
             if not np.all(np.isfinite(dW)):
@@ -781,7 +802,7 @@ def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None
         ax.set_ylim(low, high)
         ax.yaxis.set_minor_formatter(NullFormatter())    # decades only: minor labels crowd a short range
         ax.set_ylabel("$\\|\\partial C/\\partial W^l\\|$ (log scale)")
-        heading = f"gradient norm per layer on a batch of {len(X)}"
+        heading = f"gradient norm per layer on a batch of {n_batch}"
         if positive.size:
             heading += f": largest / smallest = {positive.max() / positive.min():.3g}"
             heading += " (of the nonzero)" if positive.size < L else ""
@@ -794,7 +815,10 @@ def plot_weights_and_gradients(net, X=None, Y=None, *, bins: int = 40, path=None
 
 # -- everything at once ------------------------------------------------------------------
 
-def save_all(directory, net, history=None, X=None, y=None, *, max_batch: int = 256, dpi: int = DPI) -> list[Path]:
+def save_all(directory: str | os.PathLike[str], net: Network,
+             history: History | str | os.PathLike[str] | Mapping[str, Sequence[float]] | None = None,
+             X: npt.ArrayLike | None = None, y: npt.ArrayLike | None = None, *, max_batch: int = 256,
+             dpi: int = DPI) -> list[Path]:
     """Write every plot that applies as a PNG in ``directory`` (created if missing); return their paths.
 
     ==========================  =====================================================
@@ -821,25 +845,27 @@ def save_all(directory, net, history=None, X=None, y=None, *, max_batch: int = 2
                                  f"{type(directory).__name__} instead.") from None
     if directory.exists() and not directory.is_dir():
         raise ValidationError(f"The 'directory' argument {str(directory)!r} is a file, not a folder.")
-    if X is not None:
-        X, Y = net.check_XY(X, y, names=("X", "y"))
+    batch: tuple[np.ndarray, np.ndarray] | None = None
+    if X is not None and y is not None:     # (both or neither, as just checked)
+        batch = net.check_XY(X, y, names=("X", "y"))
     history = None if history is None else _as_history(history)   # fail before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
 
-    jobs = []
+    jobs: list[tuple[str, Callable[[], Figure]]] = []
     if history is not None:
         jobs.append(("learning_curves.png", lambda: plot_learning_curves(history)))
     jobs.append(("network.png", lambda: plot_network(net)))
-    if X is None:
+    if batch is None:
         jobs.append(("weights_gradients.png", lambda: plot_weights_and_gradients(net)))
     else:
-        step = -(-len(X) // max_batch)                            # ceil: evenly spaced rows, no randomness
-        jobs.append(("weights_gradients.png", lambda: plot_weights_and_gradients(net, X[::step], Y[::step])))
+        Xc, Yc = batch
+        step = -(-len(Xc) // max_batch)                           # ceil: evenly spaced rows, no randomness
+        jobs.append(("weights_gradients.png", lambda: plot_weights_and_gradients(net, Xc[::step], Yc[::step])))
         if net.is_classifier:
-            jobs.append(("confusion_matrix.png", lambda: plot_confusion_matrix(net, X, Y)))
+            jobs.append(("confusion_matrix.png", lambda: plot_confusion_matrix(net, Xc, Yc)))
             if net.n_in == 2:
-                jobs.append(("decision_boundary.png", lambda: plot_decision_boundary(net, X, Y)))
+                jobs.append(("decision_boundary.png", lambda: plot_decision_boundary(net, Xc, Yc)))
     written = []
     for name, draw in jobs:
         fig = draw()

@@ -14,6 +14,7 @@ function of that signature works too.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ._array import check_positive_int, check_real
 
@@ -24,7 +25,7 @@ class Schedule:
     def __call__(self, epoch: int, lr0: float) -> float:
         raise NotImplementedError
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"name": type(self).__name__, **vars(self)}
 
     def __repr__(self) -> str:
@@ -35,21 +36,21 @@ class Schedule:
 class StepDecay(Schedule):
     """lr = lr0 * drop ** floor((epoch - 1) / every): multiply by ``drop`` every ``every`` epochs."""
 
-    def __init__(self, drop: float = 0.5, every: int = 10):
+    def __init__(self, drop: float = 0.5, every: int = 10) -> None:
         self.drop = check_real("drop", drop, low=0, high=1, low_open=True)
         self.every = check_positive_int("every", every)
 
-    def __call__(self, epoch, lr0):
+    def __call__(self, epoch: int, lr0: float) -> float:
         return lr0 * self.drop ** ((epoch - 1) // self.every)
 
 
 class ExponentialDecay(Schedule):
     """lr = lr0 * rate ** (epoch - 1)."""
 
-    def __init__(self, rate: float = 0.95):
+    def __init__(self, rate: float = 0.95) -> None:
         self.rate = check_real("rate", rate, low=0, high=1, low_open=True)
 
-    def __call__(self, epoch, lr0):
+    def __call__(self, epoch: int, lr0: float) -> float:
         return lr0 * self.rate ** (epoch - 1)
 
 
@@ -62,13 +63,13 @@ class CosineDecay(Schedule):
     with T_max = epochs, stepped once per epoch).
     """
 
-    def __init__(self, epochs: int, min_lr: float = 0.0):
+    def __init__(self, epochs: int, min_lr: float = 0.0) -> None:
         self.epochs = check_positive_int("epochs", epochs)
         self.min_lr = check_real("min_lr", min_lr, low=0)
 
-    def __call__(self, epoch, lr0):
+    def __call__(self, epoch: int, lr0: float) -> float:
         t = min(epoch - 1, self.epochs) / self.epochs
         return self.min_lr + (lr0 - self.min_lr) * (1 + math.cos(math.pi * t)) / 2
 
 
-SCHEDULES = {"step": StepDecay, "exponential": ExponentialDecay, "cosine": CosineDecay}
+SCHEDULES: dict[str, type[Schedule]] = {"step": StepDecay, "exponential": ExponentialDecay, "cosine": CosineDecay}

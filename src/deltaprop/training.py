@@ -16,17 +16,28 @@ acting on the one :class:`TrainingState` the loop keeps. Checkpoints are
 
 from __future__ import annotations
 
+import hashlib
+import os
 import signal
 import sys
 import threading
 import time
-import numpy as np
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
 
-from . import checkpoints, engines
+import numpy as np
+import numpy.typing as npt
+
+from . import checkpoints, distributed, engines
 from . import optimizers as _optimizers
-from ._array import as_rng, check_memory, check_positive_int, check_real
+from .optimizers import Optimizer
+from ._array import Seed, as_rng, check_memory, check_positive_int, check_real
+from ._protocols import CommunicatorLike, NetworkLike
 from .callbacks import Callback, History, RunWatch, format_logs  # noqa: F401  (format_logs: public here too)
-from .errors import BatchSizeWarning, DeltapropTypeError, NonFiniteError, ValidationError, warn
+from .data import open_npy
+from .errors import BatchSizeWarning, DeltapropTypeError, NonFiniteError, ShapeError, ValidationError, warn
 from .progress import EpochLogger, ProgressBar
 
 #: Seconds one engine call should take at most when no callback needs each batch: how
@@ -39,8 +50,9 @@ ORDERS_AHEAD = 1 << 17
 class TrainingState:
     """What the loop and its callbacks share (see :mod:`deltaprop.callbacks` for the fields)."""
 
-    def __init__(self, net, optimizer, callbacks, rng, *, epochs, batch_size, n_samples, has_validation,
-                 fit_info):
+    def __init__(self, net: NetworkLike, optimizer: Optimizer, callbacks: list[Callback], rng: np.random.Generator,
+                 *, epochs: int | None, batch_size: int, n_samples: int, has_validation: bool,
+                 fit_info: dict[str, Any]) -> None:
         self.net, self.optimizer, self.callbacks, self.rng = net, optimizer, callbacks, rng
         self.epochs, self.batch_size, self.n_samples = epochs, batch_size, n_samples
         self.n_batches = -(-n_samples // batch_size)
@@ -55,16 +67,17 @@ class TrainingState:
         self.order: np.ndarray | None = None   # the running epoch's example order
         self.epoch_cost = 0.0               # sums over the running epoch's batches so far
         self.epoch_correct = 0
-        self.logs: dict = {}
-        self.extra_logs: dict = {}          # metrics callbacks add during an epoch (e.g. "lr")
+        self.logs: dict[str, float] = {}
+        self.extra_logs: dict[str, float] = {}      # metrics callbacks add during an epoch (e.g. "lr")
         self.stop_training = False
         self.stop_reason = ""
-        self.nonfinite: dict | None = None
+        self.nonfinite: dict[str, Any] | None = None
         self.interrupted = 0                # the signal number, once SIGINT/SIGTERM arrived
         self.checkpointing = any(_writes_checkpoints(cb) for cb in callbacks)   # interrupts write one
         self.optimizer_given = True         # the caller passed the optimizer (else: a checkpoint's)
         self.resumed = False
         self.engine = ""
+        self.rank, self.ranks = 0, 1        # data-parallel training: this process among ranks ones
         # the metrics each epoch's logs will hold (what a callback may monitor)
         base = ["loss"] + (["accuracy"] if net.is_classifier else [])
         self.metric_names = base + ([f"val_{m}" for m in base] if has_validation else []) + \
@@ -72,7 +85,9 @@ class TrainingState:
 
     @property
     def history(self) -> History:
-        return self.callbacks[0]
+        history = self.callbacks[0]
+        assert isinstance(history, History)      # the loop puts its History first
+        return history
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -83,11 +98,17 @@ class TrainingState:
     def finished(self) -> bool:
         return self.stop_training or (self.epochs is not None and self.epoch_done and self.epoch >= self.epochs)
 
-    def save_checkpoint(self, path):
-        """Write everything needed to continue this fit bit-identically to ``path`` (atomically)."""
-        return checkpoints.write(path, self)
+    @property
+    def writes_files(self) -> bool:
+        """Whether this process writes files and prints: in data-parallel training, rank 0 alone."""
+        return self.rank == 0
 
-    def remove_stale_temporaries(self, directory) -> None:
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
+        """Write everything needed to continue this fit bit-identically to ``path`` (atomically;
+        in data-parallel training rank 0 writes it, the others write nothing)."""
+        return checkpoints.write(path, self) if self.writes_files else Path(path)
+
+    def remove_stale_temporaries(self, directory: str | os.PathLike[str]) -> None:
         from . import _files
         _files.remove_stale_temporaries(directory)
 
@@ -109,12 +130,49 @@ class Trainer:
     ``on_train_end``.
     """
 
-    def __init__(self, net, X, Y, *, epochs=None, batch_size: int = 32, optimizer=None, validation_data=None,
-                 validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 0, shuffle: bool = True,
-                 engine=None, resume=None, comm=None, sample_weight=None):
+    def __init__(self, net: NetworkLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, epochs: int | None = None,
+                 batch_size: int = 32, optimizer: str | Optimizer | None = None,
+                 validation_data: Sequence[npt.ArrayLike] | None = None, validation_split: float = 0.0,
+                 callbacks: Sequence[Callback] | None = None, seed: Seed = None, verbose: int = 0,
+                 shuffle: bool = True, engine: str | None = None, resume: str | os.PathLike[str] | None = None,
+                 comm: CommunicatorLike | None = None, sample_weight: npt.ArrayLike | None = None) -> None:
+        comm = distributed.check(comm)
+        X, Y = open_npy(X, "X"), open_npy(Y, "Y")          # a path to a .npy file: memory-mapped
+        args: dict[str, Any] = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                                    validation_data=validation_data,
+                    validation_split=validation_split, callbacks=callbacks, seed=seed, verbose=verbose,
+                    shuffle=shuffle, engine=engine, resume=resume, sample_weight=sample_weight)
+        self.comm = comm
+        if comm is None:
+            self._arguments(net, X, Y, **args)
+            self._start()
+            return
+        # Data-parallel: a rank whose arguments fail must not leave the others waiting.
+        try:
+            self._arguments(net, X, Y, **args)
+        except Exception as error:
+            distributed.settle(comm, error)
+            raise
+        distributed.settle(comm, None)
+        self._start()
+
+    def _arguments(self, net: NetworkLike, X: Any, Y: Any, *, epochs: int | None, batch_size: int,
+                   optimizer: str | Optimizer | None, validation_data: Sequence[npt.ArrayLike] | None,
+                   validation_split: float, callbacks: Sequence[Callback] | None, seed: Seed, verbose: int,
+                   shuffle: bool, engine: str | None, resume: str | os.PathLike[str] | None,
+                   sample_weight: npt.ArrayLike | None) -> None:
+        """Every argument checked, the state built (this process's own work: no collective)."""
+        comm = self.comm
         names = net.frame_names(X)            # a DataFrame's columns: the network keeps them (below)
+        self.lo = 0
+        if comm is not None:                  # this rank's shard of the rows, before any is read
+            self.n_given = _length(X, "X")
+            X, Y, sample_weight, validation_data, self.lo, self._n_train = _shard(
+                X, Y, sample_weight, validation_data, validation_split, comm)
+            validation_split = 0.0
         X, Y = net.check_XY(X, Y)
-        w = net.check_weights(sample_weight, len(X))
+        n = len(X) if comm is None else self._n_train     # (data-parallel: every rank's rows together)
+        w = net.check_weights(sample_weight, n)
         epochs = None if epochs is None else check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         if not isinstance(shuffle, (bool, np.bool_)):
@@ -122,50 +180,101 @@ class Trainer:
         if verbose not in (0, 1, 2) or isinstance(verbose, float):
             raise ValidationError(f"The 'verbose' argument must be 0, 1 or 2. Got {verbose!r} instead.")
         X, Y, w, val = _validation(net, X, Y, w, validation_data, validation_split)
+        n = len(X) if comm is None else n
         user_callbacks = _check_callbacks(callbacks)
         optimizer_given = optimizer is not None
         opt = _optimizers.get(optimizer) if (optimizer is not None or resume is None) else None
         checkpoint = checkpoints.read(resume) if resume is not None else None
         if opt is None:
+            assert checkpoint is not None        # no optimizer given: resume names the checkpoint's
             opt = _optimizers.from_config(checkpoint.training["optimizer"]["config"])
         engine_cls = engines.select(engine, net, opt)
-        n = len(X)
         _check_training_memory(net, opt, min(batch_size, n))
+        if comm is not None and min(batch_size, n) < comm.size:
+            raise ValidationError(f"batch_size={batch_size} over {n} training rows gives batches of "
+                                  f"{min(batch_size, n)} examples for {comm.size} ranks: each batch is shared out "
+                                  f"among the ranks, so it needs at least {comm.size}.")
         if batch_size > n:   # warned only once every argument has been accepted
-            warn(BatchSizeWarning(f"batch_size={batch_size} is larger than the {n} training samples; using {n}.",
-                                  cli=f"--batch-size {batch_size} is larger than the {n} training samples; using {n}."))
+            if comm is None or comm.rank == 0:
+                warn(BatchSizeWarning(f"batch_size={batch_size} is larger than the {n} training samples; using "
+                                      f"{n}.", cli=f"--batch-size {batch_size} is larger than the {n} training "
+                                                   f"samples; using {n}."))
             batch_size = n
-        printers = [] if verbose == 0 else [ProgressBar() if verbose == 1 else EpochLogger()]
+        rank = 0 if comm is None else comm.rank
+        printers = [] if verbose == 0 or rank else [ProgressBar() if verbose == 1 else EpochLogger()]
         # Callbacks that write checkpoints (they answer interrupts) run after the others, so
         # a checkpoint holds what every other callback did in that epoch (a CSV row, a best
         # value); the printers run last, so a printed epoch is one already on disk.
         writers = [cb for cb in user_callbacks if _writes_checkpoints(cb)]
         cbs = [History(), *(cb for cb in user_callbacks if not _writes_checkpoints(cb)), *writers, *printers]
         fit_info = {"n_samples": n, "batch_size": batch_size, "shuffle": bool(shuffle),
-                    "validation": val is not None,
-                    "data": checkpoints.fingerprint(X, Y, *(() if w is None else (w,))) if (writers or checkpoint)
-                    else ""}
+                    "validation": val is not None, "data": ""}
         self.state = state = TrainingState(net, opt, cbs, net.rng if seed is None else as_rng(seed), epochs=epochs,
                                            batch_size=batch_size, n_samples=n, has_validation=val is not None,
                                            fit_info=fit_info)
         state.optimizer_given = optimizer_given
+        state.rank, state.ranks = rank, 1 if comm is None else comm.size
         if w is not None:
             state.sample_weight, state.total_weight = w, float(w.sum(dtype=np.float64))
         for cb in cbs:
             cb.validate(state)
-        if checkpoint is not None:
-            checkpoints.apply(state, checkpoint)      # checked in full before anything is written
-        self.engine = engine_cls(net, opt, X, Y, batch_size, comm=comm, w=w)
-        if names is not None and net.feature_names is None:    # every argument has been accepted
-            net.feature_names = names
-        state.engine = state.history.engine = self.engine.name
-        self.val = val
-        self.watch = RunWatch(X, Y)               # warnings: inputs out of range, a run that diverged
+        self.X, self.Y, self.w, self.val, self.names = X, Y, w, val, names
+        self._checkpoint, self._engine_cls, self._fingerprint = checkpoint, engine_cls, bool(writers or checkpoint)
+
+    def _start(self) -> None:
+        """The data's fingerprint, the ranks' agreement, the checkpoint resumed, the engine."""
+        st, comm, net = self.state, self.comm, self.state.net
+        X, Y, w, checkpoint = self.X, self.Y, self.w, self._checkpoint
+        if self._fingerprint:
+            saved = "" if checkpoint is None else str(checkpoint.training["fit"].get("data", ""))
+            if comm is None and saved and not saved.startswith("rows:"):   # written before fingerprints by rows
+                st.fit_info["data"] = checkpoints.legacy_fingerprint(X, Y, *(() if w is None else (w,)))
+            else:
+                add = None if comm is None else (lambda part: int(distributed.gather(comm, [part])[:, 0].sum()))
+                st.fit_info["data"] = checkpoints.fingerprint(X, Y, w, start=self.lo, n=st.n_samples, add=add)
+        if comm is not None:
+            distributed.agree(comm, self._facts())
+            try:
+                if checkpoint is not None:
+                    checkpoints.apply(st, checkpoint)
+            except Exception as error:
+                distributed.settle(comm, error)
+                raise
+            distributed.settle(comm, None)
+            distributed.agree(comm, {"the weights": _digest(net.get_weights()),
+                                     "the seed (the shuffling generator's state)": repr(st.rng.bit_generator.state),
+                                     "the optimizer's state": _digest([v for s in st.optimizer.state.values()
+                                                                       for v in s.values()])})
+            if hasattr(comm, "meet"):
+                comm.meet()            # who is where, to name a rank lost later
+        elif checkpoint is not None:
+            checkpoints.apply(st, checkpoint)      # checked in full before anything is written
+        self.engine = self._engine_cls(net, st.optimizer, X, Y, st.batch_size, comm=comm, w=w,
+                                       shard=None if comm is None else (self.lo, st.n_samples))
+        if self.names is not None and net.feature_names is None:    # every argument has been accepted
+            net.feature_names = self.names
+        st.engine = st.history.engine = self.engine.name
+        self.watch = RunWatch(X, Y) if st.writes_files else None     # warnings: inputs out of range, divergence
+        cbs = st.callbacks
         # callbacks that need nothing between epochs: then one engine call may span many
-        self.quiet = cbs == [state.history] and val is None and not net.has_dropout
+        self.quiet = cbs == [st.history] and self.val is None and not net.has_dropout
         self.per_batch = any(cb.wants_batches for cb in cbs)
         self._began = self._ended = False
-        self._block = self.engine.block_for_callbacks() if self.per_batch else max(1, -(-state.n_batches // 50))
+        self._block = self.engine.block_for_callbacks() if self.per_batch else max(1, -(-st.n_batches // 50))
+
+    def _facts(self) -> dict[str, object]:
+        """What every rank of a data-parallel fit must share."""
+        st, net = self.state, self.state.net
+        return {"the network": (net.sizes, net.dtype.name, net.loss_fn.name,
+                                [(layer.activation.name, layer.activation.parameter, layer.fixed_bias,
+                                  layer.dropout) for layer in net.layers]),
+                "the data's length": self.n_given, "the training rows": st.n_samples,
+                "the batch size": st.batch_size, "epochs": -1 if st.epochs is None else st.epochs,
+                "the optimizer": (type(st.optimizer).__name__, sorted(st.optimizer.config().items())),
+                "shuffle": st.fit_info["shuffle"], "validation": st.fit_info["validation"],
+                "sample_weight": st.sample_weight is not None, "the data": st.fit_info["data"],
+                "the engine": self._engine_cls.name, "the checkpoint resumed": self._checkpoint is not None,
+                "callbacks": [type(cb).__name__ for cb in st.callbacks if not isinstance(cb, EpochLogger)]}
 
     @property
     def history(self) -> History:
@@ -202,7 +311,8 @@ class Trainer:
             for cb in self.state.callbacks:
                 cb.on_train_end(self.state)
             self.history.stop_reason = self.state.stop_reason
-            self.watch.end(self.state.net, self.state.optimizer)
+            if self.watch is not None:
+                self.watch.end(self.state.net, self.state.optimizer)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -211,7 +321,8 @@ class Trainer:
             return
         self._began = True
         st = self.state
-        self.watch.begin(st.net)
+        if self.watch is not None:
+            self.watch.begin(st.net)
         for cb in st.callbacks:
             cb.on_train_begin(st)
         if not st.epoch_done:                  # resumed in the middle of an epoch: it begins again here
@@ -229,6 +340,7 @@ class Trainer:
                 self._begin_epoch()
             count = self._block_size(budget)
             span = -(-(st.batch + count) // st.n_batches)          # the epochs this block touches
+            assert st.order is not None                            # the running epoch has its order
             orders = np.concatenate([st.order[None, :], self._next_orders(span - 1)])
             began = time.perf_counter()
             steps = eng.run(orders, st.batch, count, st.rng)
@@ -238,17 +350,19 @@ class Trainer:
             self._account(steps, orders, took)
             if budget is not None:
                 budget -= steps.done
-            if not self.per_batch:                  # as many batches as BLOCK_SECONDS allow
+            if not self.per_batch and self.comm is None:     # as many batches as BLOCK_SECONDS allow
                 self._block = max(1, int(steps.done * BLOCK_SECONDS / max(took, 1e-9)))
             if steps.failure is not None:
                 self._nonfinite(steps.failure, orders)
                 break
+            if self.comm is not None:       # ranks keep the same blocks; a signal to one stops them all here
+                st.interrupted = int(distributed.gather(self.comm, [st.interrupted])[:, 0].max())
             if st.interrupted:
                 _interrupt(st)
         return engines.Steps(np.concatenate(costs) if costs else np.zeros(0),
                              np.concatenate(correct) if correct else np.zeros(0, np.int64))
 
-    def _block_size(self, budget) -> int:
+    def _block_size(self, budget: int | None) -> int:
         """Batches for the next engine call: to the end of this epoch at most, unless no
         callback needs the epochs' ends (then on into the next ones)."""
         st = self.state
@@ -309,6 +423,7 @@ class Trainer:
             st.epoch_cost = _fold(st.epoch_cost, costs[j:j + k])
             st.epoch_correct += int(correct[j:j + k].sum())
             lo, hi = st.batch * st.batch_size, min((st.batch + k) * st.batch_size, st.n_samples)
+            assert st.order is not None                 # the running epoch has its order
             weight = hi - lo if st.sample_weight is None else float(st.sample_weight[st.order[lo:hi]].sum())
             st.batch += k
             st.batch_loss = float(costs[j:j + k].sum()) / weight if weight else 0.0
@@ -341,16 +456,29 @@ class Trainer:
         if st.net.is_classifier:
             logs["accuracy"] = st.epoch_correct / n
         if self.val is not None:
-            X_val, Y_val, w_val = self.val
-            logs.update({f"val_{k}": v for k, v in st.net.metrics(st.net.forward_rows(X_val), Y_val,
-                                                                   w_val).items()})
+            logs.update({f"val_{k}": v for k, v in self._validation_metrics().items()})
         logs.update(st.extra_logs)
         logs["seconds"] = seconds if self.quiet else time.perf_counter() - self._epoch_began
         st.logs, st.epoch_done, st.batch = logs, True, 0
         for cb in st.callbacks:
             cb.on_epoch_end(st)
 
-    def _nonfinite(self, failure, orders) -> None:
+    def _validation_metrics(self) -> dict[str, float]:
+        """The validation loss (and accuracy): of every rank's share together, data-parallel."""
+        assert self.val is not None
+        X_val, Y_val, w_val = self.val
+        net = self.state.net
+        metrics = net.metrics(net.forward_rows(X_val), Y_val, w_val)
+        if self.comm is None:
+            return metrics
+        # the ranks' means, weighted by their shares' weights (examples, for accuracy)
+        weight = float(len(X_val) if w_val is None else w_val.sum(dtype=np.float64))
+        sums = np.array([weight, len(X_val)] + [(metrics[k] * weight if weight else 0.0) if k == "loss" else
+                                                 metrics[k] * len(X_val) for k in metrics], dtype=np.float64)
+        self.comm.allreduce(sums)
+        return {k: float(sums[2 + j] / (sums[0] if k == "loss" else sums[1])) for j, k in enumerate(metrics)}
+
+    def _nonfinite(self, failure: engines.Failure, orders: np.ndarray) -> None:
         """A batch's cost (or its update) was not finite; the engine left the weights of the
         batch before it. Say where (the batch after those accounted for), to the callbacks
         (TerminateOnNaN stops training) or as a NonFiniteError."""
@@ -369,9 +497,12 @@ class Trainer:
                 "without an error.", cli=f"{finding} Try a smaller --lr (it was {st.optimizer.lr:g}).")
 
 
-def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, validation_data=None,
-        validation_split: float = 0.0, callbacks=None, seed=None, verbose: int = 1, shuffle: bool = True,
-        engine=None, resume=None, sample_weight=None):
+def fit(net: NetworkLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, epochs: int = 1, batch_size: int = 32,
+        optimizer: str | Optimizer | None = None, validation_data: Sequence[npt.ArrayLike] | None = None,
+        validation_split: float = 0.0, callbacks: Sequence[Callback] | None = None, seed: Seed = None,
+        verbose: int = 1, shuffle: bool = True, engine: str | None = None,
+        resume: str | os.PathLike[str] | None = None, sample_weight: npt.ArrayLike | None = None,
+        comm: CommunicatorLike | None = None) -> History:
     """Train ``net`` by mini-batch gradient descent; return its :class:`~deltaprop.callbacks.History`.
 
     Args:
@@ -400,6 +531,15 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
             mini-batch's cost is its weighted mean sum_x w_x C_x / sum_x w_x, so BP1 carries
             w_x/m; a weight of 2 counts an example twice. The history's loss is the
             epoch's weighted mean; its accuracy counts examples.
+        comm: a communicator (:mod:`deltaprop.distributed`: ``from_mpi()``, ``from_torch()``,
+            ``detect()``) to train data-parallel, this call being one of its ranks: every
+            rank passes the same arguments (all of ``X``, best a memory-mapped ``.npy``
+            file or its path: each rank reads only its shard of the rows), each trains
+            its part of every mini-batch, and the ranks add their gradients before each
+            step; the weights are those of one process with the same batch and seed
+            (to rounding). Only rank 0 prints and writes files.
+
+    ``X`` and ``Y`` may also be paths to ``.npy`` files (``np.save``), memory-mapped.
 
     Raises:
         NonFiniteError: a batch's cost (or a weight) became NaN or infinite; the weights
@@ -413,7 +553,7 @@ def fit(net, X, Y, *, epochs: int = 1, batch_size: int = 32, optimizer=None, val
     return Trainer(net, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split, callbacks=callbacks,
                    seed=seed, verbose=verbose, shuffle=shuffle, engine=engine, resume=resume,
-                   sample_weight=sample_weight).run()
+                   sample_weight=sample_weight, comm=comm).run()
 
 
 def _fold(total: float, costs: np.ndarray) -> float:
@@ -426,7 +566,72 @@ def _fold(total: float, costs: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------
 # The arguments
 
-def _validation(net, X, Y, w, validation_data, validation_split):
+def _length(A: Any, name: str) -> int:
+    """The number of rows of ``A`` (array, memory map, DataFrame, list)."""
+    try:
+        return int(A.shape[0]) if hasattr(A, "shape") and len(A.shape) else len(A)
+    except TypeError:
+        raise DeltapropTypeError(f"The '{name}' argument must be an array of rows. Got {type(A).__name__} "
+                                 "instead.") from None
+
+
+def _rows(A: Any, lo: int, hi: int) -> Any:
+    """Rows lo .. hi - 1 of ``A``, read (from a memory map) only now."""
+    return A.iloc[lo:hi] if hasattr(A, "iloc") else A[lo:hi]
+
+
+def _shard(X: Any, Y: Any, sample_weight: Any, validation_data: Any, validation_split: float,
+           comm: CommunicatorLike) -> tuple[Any, Any, Any, Any, int, int]:
+    """Data-parallel: this rank's shard of the training rows (and of the validation rows),
+    cut before anything is read. Returns (X, Y, sample_weight of every training row,
+    validation_data, the index of the shard's first row, the training rows of all ranks)."""
+    n_all = _length(X, "X")
+    if _length(Y, "Y") != n_all:
+        raise ShapeError(f"X has {n_all} samples but Y has {_length(Y, 'Y')}; they must match.")
+    split = check_real("validation_split", validation_split, low=0, high=1, high_open=True)
+    n_val = int(n_all * split)
+    if split and (n_val < 1 or n_val >= n_all):
+        raise ValidationError(f"validation_split={validation_split} of {n_all} samples leaves "
+                              f"{n_val} for validation and {n_all - n_val} for training; both need at least 1.")
+    n_train = n_all - n_val
+    sw = None if sample_weight is None else np.asarray(sample_weight)
+    if sw is not None and sw.ndim and sw.shape != (n_all,):
+        raise ShapeError(f"The 'sample_weight' argument must have shape ({n_all},): one weight per example. "
+                         f"Got shape {sw.shape} instead.")
+    size = comm.size
+    if n_train < size:
+        raise ValidationError(f"{n_train} training rows cannot be shared out among {size} ranks: each needs one.")
+    lo, hi = distributed.shard(n_train, comm.rank, size)
+    if n_val:
+        if n_val < size:
+            raise ValidationError(f"validation_split={validation_split} leaves {n_val} validation rows for "
+                                  f"{size} ranks: each evaluates its share, and needs one.")
+        vlo, vhi = (n_train + r for r in distributed.shard(n_val, comm.rank, size))
+        validation_data = (_rows(X, vlo, vhi), _rows(Y, vlo, vhi)) + \
+            (() if sw is None or not sw.ndim else (sw[vlo:vhi],))
+        sw = sw if sw is None or not sw.ndim else sw[:n_train]
+    elif isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+        n_v = _length(validation_data[0], "validation_data[0]")
+        if n_v < size:
+            raise ValidationError(f"validation_data has {n_v} rows for {size} ranks: each evaluates its share, "
+                                  "and needs one.")
+        vlo, vhi = distributed.shard(n_v, comm.rank, size)
+        validation_data = tuple(_rows(open_npy(v, f"validation_data[{i}]"), vlo, vhi)
+                                for i, v in enumerate(validation_data))
+    return _rows(X, lo, hi), _rows(Y, lo, hi), sw, validation_data, lo, n_train
+
+
+def _digest(arrays: Sequence[np.ndarray]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data.cast("B"))
+    return h.hexdigest()
+
+
+def _validation(net: NetworkLike, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
+                validation_data: Sequence[npt.ArrayLike] | None, validation_split: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
+                           tuple[np.ndarray, np.ndarray, np.ndarray | None] | None]:
     """``(X, Y, w, (X_val, Y_val, w_val) or None)``, checked (w and w_val may be None)."""
     val = None
     if validation_data is not None:
@@ -454,7 +659,7 @@ def _validation(net, X, Y, w, validation_data, validation_split):
     return X, Y, w, val
 
 
-def _check_training_memory(net, opt, batch_size: int) -> None:
+def _check_training_memory(net: NetworkLike, opt: Optimizer, batch_size: int) -> None:
     """Refuse a fit whose buffers could never fit in memory, before any is allocated:
     gradients and the optimizer's state beside the weights, and each layer's caches
     (Z, A, D and dC/da) for a batch."""
@@ -469,7 +674,7 @@ def _writes_checkpoints(cb: Callback) -> bool:
     return type(cb).on_interrupt is not Callback.on_interrupt
 
 
-def _check_callbacks(callbacks) -> list[Callback]:
+def _check_callbacks(callbacks: object) -> list[Callback]:
     if callbacks is None:
         return []
     if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
@@ -493,29 +698,29 @@ class _Interrupts:
     with ModelCheckpoint); a second SIGINT interrupts at once. Only in the main thread
     (Python's rule for signals)."""
 
-    def __init__(self, state):
+    def __init__(self, state: TrainingState) -> None:
         self.state = state
-        self.previous: dict = {}
+        self.previous: dict[int, Any] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.getsignal(sig)
                 signal.signal(sig, self._handler)
         return self
 
-    def _handler(self, signum, frame):
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.state.interrupted and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.state.interrupted = signum
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         return False
 
 
-def _interrupt(state) -> None:
+def _interrupt(state: TrainingState) -> None:
     """Flush a checkpoint (if one is written), then stop with the conventional outcome of the signal."""
     for cb in state.callbacks:
         cb.on_interrupt(state)

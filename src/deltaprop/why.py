@@ -38,15 +38,21 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._array import as_rng, check_positive_int, check_real
+from ._array import Seed, as_rng, check_positive_int, check_real
 from .errors import ValidationError
 from .network import Network
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PLOT_HINT = 'Plotting needs matplotlib, an optional extra: pip install "deltaprop[plot]"'
 #: Step of the central differences.
@@ -92,7 +98,7 @@ class WhyReport:
         rows = [r for r in self.rows if r.n_params >= top / 10]
         return rows if len(rows) >= 2 else self.rows
 
-    def _fit(self, attr: str, rows=None) -> float:
+    def _fit(self, attr: str, rows: list[WhyRow] | None = None) -> float:
         rows = self.fit_rows if rows is None else rows
         n = np.log([r.n_params for r in rows])
         t = np.log([getattr(r, attr) for r in rows])
@@ -142,7 +148,7 @@ class WhyReport:
         lines += self.notes
         return "\n".join(lines)
 
-    def plot(self, path=None):
+    def plot(self, path: str | os.PathLike[str] | None = None) -> Figure:
         """Both times against the number of parameters, log-log; written to ``path`` if given
         (PNG, or the format of its suffix, e.g. ``.svg``).
 
@@ -193,9 +199,10 @@ def widths(min_weights: int, max_weights: int, count: int) -> list[int]:
     return sorted(set(ks))
 
 
-def _time_backprop(net, X, Y, floor: float = 0.1) -> tuple[float, int, list]:
+def _time_backprop(net: Network, X: np.ndarray, Y: np.ndarray,
+                   floor: float = 0.1) -> tuple[float, int, list[tuple[np.ndarray, np.ndarray]]]:
     grads = net.gradients(X, Y)                       # warm-up (and the reference values)
-    times = []
+    times: list[float] = []
     total = 0.0
     while len(times) < 3 or (total < floor and len(times) < 1000):
         start = time.perf_counter()
@@ -206,7 +213,8 @@ def _time_backprop(net, X, Y, floor: float = 0.1) -> tuple[float, int, list]:
     return float(np.median(times)), len(times), grads
 
 
-def _time_fd(net, X, Y, grads, budget: float, rng) -> tuple[float, int, float]:
+def _time_fd(net: Network, X: np.ndarray, Y: np.ndarray, grads: list[tuple[np.ndarray, np.ndarray]], budget: float,
+             rng: np.random.Generator) -> tuple[float, int, float]:
     """Central differences over a random order of all parameters until done or out of time."""
     Xc, Yc = X.T, Y.T
     flat = [(p.reshape(-1), g.reshape(-1)) for layer, (dW, db) in zip(net.layers, grads)
@@ -234,9 +242,8 @@ def _time_fd(net, X, Y, grads, budget: float, rng) -> tuple[float, int, float]:
     return time.perf_counter() - start, done, worst
 
 
-def _blas_threads(threads):
+def _blas_threads(threads: int | None) -> tuple[contextlib.AbstractContextManager[Any], str]:
     """A context that holds the BLAS to ``threads`` threads (None: leave it), and a word on what it did."""
-    import contextlib
     if threads is None:
         return contextlib.nullcontext(), "BLAS threads: as configured (not limited)."
     try:
@@ -248,7 +255,8 @@ def _blas_threads(threads):
 
 
 def measure(*, max_weights: int = 100_000, sizes: int = 9, min_weights: int = 12, batch: int = 100,
-            budget: float = 2.0, seed=0, threads: int | None = 1, progress=None) -> WhyReport:
+            budget: float = 2.0, seed: Seed = 0, threads: int | None = 1,
+            progress: IO[str] | None = None) -> WhyReport:
     """Time one full gradient by backprop and by central differences on growing networks.
 
     Args:

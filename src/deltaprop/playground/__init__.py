@@ -10,13 +10,15 @@ uvicorn); the page itself is static files shipped in the package, working offlin
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 import threading
 import webbrowser
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8765, model=None, data=None, open_browser: bool = True,
+def serve(*, host: str = "127.0.0.1", port: int = 8765, model: str | os.PathLike[str] | None = None,
+          data: str | os.PathLike[str] | None = None, open_browser: bool = True,
           max_upload: int | None = None) -> None:
     """Serve the playground on ``host:port`` until interrupted, opening it in a browser."""
     try:

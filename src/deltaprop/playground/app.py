@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar
 
 import anyio
 from starlette.applications import Starlette
@@ -30,6 +33,9 @@ from ..errors import DeltapropError, InputError
 from . import session as _session
 from .session import PlaygroundError, Session
 
+if TYPE_CHECKING:
+    from ..network import Network
+
 STATIC = Path(__file__).resolve().parent / "static"
 #: Largest upload (a CSV or a model file) the server accepts, in bytes.
 MAX_UPLOAD = 10 * 2**20
@@ -37,6 +43,9 @@ TRACE_TYPES = {"json": "application/json", "md": "text/markdown", "tex": "applic
                "txt": "text/plain", "html": "text/html"}
 _log = logging.getLogger("deltaprop.playground")
 TRACE_FORMATS = {"json": "json", "md": "markdown", "tex": "latex", "txt": "text", "html": "html"}
+_T = TypeVar("_T")
+#: A live session and its lock.
+_Entry: TypeAlias = "tuple[Session, anyio.Lock]"
 
 
 def choices() -> dict:
@@ -51,29 +60,30 @@ def choices() -> dict:
 class _Sessions:
     """The live sessions, each with its lock (the socket and the uploads take turns)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.live: dict[str, tuple[Session, anyio.Lock]] = {}
 
-    def get(self, sid: str):
+    def get(self, sid: str) -> _Entry | None:
         return self.live.get(sid)
 
 
-def create_app(*, model=None, data=None, max_upload: int = MAX_UPLOAD) -> Starlette:
+def create_app(*, model: str | os.PathLike[str] | None = None, data: str | os.PathLike[str] | None = None,
+               max_upload: int = MAX_UPLOAD) -> Starlette:
     """The app. ``model`` and ``data`` are files the person starting the server named (a
     model to start from, a CSV to start with), read here once: a bad one stops the start
     with the loader's error. The page can never name a file."""
     sessions = _Sessions()
     start = _starting_point(model, data)
 
-    async def page(request: Request):
+    async def page(request: Request) -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
-    async def run(entry, fn, *args):
+    async def run(entry: _Entry, fn: Callable[..., _T], *args: Any) -> _T:
         session, lock = entry
         async with lock:
             return await anyio.to_thread.run_sync(fn, *args)
 
-    async def socket(ws: WebSocket):
+    async def socket(ws: WebSocket) -> None:
         await ws.accept()
         sid = secrets.token_urlsafe(16)
         try:
@@ -102,19 +112,19 @@ def create_app(*, model=None, data=None, max_upload: int = MAX_UPLOAD) -> Starle
         finally:
             sessions.live.pop(sid, None)          # a closed tab's state is freed
 
-    def entry_of(request: Request):
+    def entry_of(request: Request) -> _Entry:
         entry = sessions.get(request.path_params["sid"])
         if entry is None:
             raise _NotFound()
         return entry
 
-    async def model_file(request: Request):
+    async def model_file(request: Request) -> Response:
         entry = entry_of(request)
         blob = await run(entry, entry[0].model_bytes)
         return Response(blob, media_type="application/octet-stream",
                         headers={"Content-Disposition": 'attachment; filename="playground.dpz"'})
 
-    async def trace_file(request: Request):
+    async def trace_file(request: Request) -> Response:
         entry = entry_of(request)
         ext = request.path_params["ext"]
         if ext not in TRACE_FORMATS:
@@ -132,13 +142,13 @@ def create_app(*, model=None, data=None, max_upload: int = MAX_UPLOAD) -> Starle
         return Response(text, media_type=TRACE_TYPES[ext],
                         headers={"Content-Disposition": f'attachment; filename="step.{ext}"'})
 
-    async def code_file(request: Request):
+    async def code_file(request: Request) -> Response:
         entry = entry_of(request)
         text = await run(entry, entry[0].code)
         return Response(text, media_type="text/x-python",
                         headers={"Content-Disposition": 'attachment; filename="playground.py"'})
 
-    async def upload(request: Request):
+    async def upload(request: Request) -> Response:
         entry = entry_of(request)
         kind = request.path_params["kind"]
         declared = request.headers.get("content-length")
@@ -160,7 +170,7 @@ def create_app(*, model=None, data=None, max_upload: int = MAX_UPLOAD) -> Starle
             return JSONResponse({"message": str(e)}, 400)
         return Response(json.dumps(state), media_type="application/json")
 
-    async def not_found(request: Request, exc):
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"message": "No such session (the tab was closed, or the server restarted): reload "
                                         "the page."}, 404)
 
@@ -178,11 +188,18 @@ def create_app(*, model=None, data=None, max_upload: int = MAX_UPLOAD) -> Starle
     return app
 
 
-def _starting_point(model, data) -> dict:
+class _Start(TypedDict):
+    """What every session starts from: :class:`Session`'s keyword arguments."""
+
+    model: Network | None
+    csv_text: str | None
+
+
+def _starting_point(model: str | os.PathLike[str] | None, data: str | os.PathLike[str] | None) -> _Start:
     """The model and CSV text given on the command line, checked by building a session."""
     from .. import _files
     from .. import io as _io
-    start = {"model": None if model is None else _io.load(model), "csv_text": None}
+    start: _Start = {"model": None if model is None else _io.load(model), "csv_text": None}
     if data is not None:
         with _files.open_for_reading(data, what="CSV file", text=True, encoding="utf-8-sig") as f:
             try:
@@ -205,7 +222,7 @@ def _too_big(size: int, limit: int) -> str:
             "start it with deltaprop playground --max-upload to raise the limit).")
 
 
-async def _answer(entry, run, message) -> dict:
+async def _answer(entry: _Entry, run: Callable[..., Awaitable[Any]], message: object) -> dict:
     """The reply to one message of the page: its fields are read first (a malformed message
     is the page's mistake), then the session does the work (its errors are the user's)."""
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):

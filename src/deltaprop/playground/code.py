@@ -5,9 +5,13 @@ the same bits as the page did (the playground trains with ``engine="numpy"``).""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 
-def python_code(config: dict, data: dict, net, steps: int) -> str:
+def python_code(config: dict, data: dict, net: Network, steps: int) -> str:
     """A script, as text, for ``config`` (the session's choices), training ``steps`` mini-batches."""
     d, n, t = config["data"], config["network"], config["training"]
     lines = ["# deltaprop playground: the network on the page, rebuilt and trained the same way",

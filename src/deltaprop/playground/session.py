@@ -18,8 +18,11 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import data as _data
 from .. import datasets, examples, losses
@@ -29,8 +32,12 @@ from ..explain import explain
 from ..layers import Dense
 from ..network import Network
 from ..optimizers import SGD, Adam
-from ..schedules import SCHEDULES
+from ..schedules import CosineDecay, ExponentialDecay, StepDecay
 from ..training import Trainer
+
+if TYPE_CHECKING:
+    from ..explain import Trace
+    from ..optimizers import Optimizer
 
 SYNTHETIC = ("xor", "moons", "circles", "spirals", "blobs")
 EXAMPLES = ("mazur", "kaist")
@@ -49,7 +56,7 @@ GRID, DECISION_GRID = 40, 100
 #: A step slower than this is reported to the page as slow.
 SLOW_STEP_S = 0.05
 
-DEFAULT_CONFIG = {
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
     "data": {"source": "xor", "samples": 200, "noise": 0.2, "test_share": 0.3, "seed": 0, "classes": 3},
     "network": {"hidden": [{"units": 4, "activation": "tanh"}], "output_activation": "auto", "loss": "cross_entropy",
                 "from_logits": False, "init": "auto", "dropout": 0.0, "dtype": "float64", "seed": 0},
@@ -94,9 +101,9 @@ class Session:
         t = config["training"]
         if t["schedule"]:
             horizon = int(t["schedule_epochs"])
-            make = {"step": lambda: SCHEDULES["step"](drop=0.5, every=max(1, horizon // 3)),
-                    "exponential": lambda: SCHEDULES["exponential"](rate=0.95),
-                    "cosine": lambda: SCHEDULES["cosine"](epochs=horizon)}[t["schedule"]]
+            make = {"step": lambda: StepDecay(drop=0.5, every=max(1, horizon // 3)),
+                    "exponential": lambda: ExponentialDecay(rate=0.95),
+                    "cosine": lambda: CosineDecay(epochs=horizon)}[t["schedule"]]
             callbacks.append(LearningRateScheduler(make()))
         batch = 1 if example is not None else min(int(t["batch_size"]), len(data["X"]))
         try:
@@ -107,8 +114,9 @@ class Session:
         self.config, self.data, self.net, self.opt, self.example = config, data, net, opt, example
         self.trainer, self.batch_size = trainer, batch
         self.steps = 0
-        self.before = None                     # (weights, optimizer) before the last step, and its batch
-        self.last_trace = None
+        # (weights, optimizer) before the last step, and its batch
+        self.before: tuple[list[np.ndarray], Optimizer, np.ndarray] | None = None
+        self.last_trace: Trace | None = None
         self.previous_weights = net.get_weights()
         self.step_seconds = 0.0
         return self.state(full=True)
@@ -116,7 +124,7 @@ class Session:
     def reset(self) -> dict:
         return self.setup({})
 
-    def _build_data(self, config) -> dict:
+    def _build_data(self, config: dict) -> dict:
         d = config["data"]
         source = d["source"]
         if source in EXAMPLES:
@@ -141,7 +149,7 @@ class Session:
         return {"X": X_train, "Y": y_train, "X_test": X_test, "Y_test": y_test, "classes": [str(i) for i in range(k)],
                 "features": ["x1", "x2"], "task": "classification", "labels_train": y_train}
 
-    def _csv_data(self, d) -> dict:
+    def _csv_data(self, d: dict) -> dict:
         if self.csv_text is None:
             raise PlaygroundError("No CSV file has been uploaded: drop one on the page (or choose another data set).")
         target = d.get("target")
@@ -154,6 +162,7 @@ class Session:
         except DeltapropError as e:
             raise PlaygroundError(str(e).replace("<StringIO>", "the uploaded CSV")) from None
         y = table.y
+        assert y is not None                   # loaded with a target column (never target=None)
         if table.class_names is not None:
             classes, task = list(table.class_names), "classification"
         elif y.dtype.kind in "iu" and len(np.unique(y)) <= 50:
@@ -249,6 +258,7 @@ class Session:
         st = self.trainer.state
         nb, m = st.n_batches, self.batch_size
         k = nb - 1 if st.epoch_done else st.batch - 1            # the batch just trained, in its epoch
+        assert st.order is not None                              # that epoch's order
         self.before = (*before, st.order[k * m:(k + 1) * m].copy())
         self.last_trace = None
         self.steps += batches
@@ -434,7 +444,7 @@ class Session:
                 raise PlaygroundError(str(e).replace(path, "the uploaded file")) from None
         return self.setup({"network": {"use_loaded": True}})
 
-    def load_csv_bytes(self, blob: bytes, target=None) -> dict:
+    def load_csv_bytes(self, blob: bytes, target: str | None = None) -> dict:
         try:
             text = blob.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -513,7 +523,7 @@ def _check_config(c: dict) -> None:
     number("The training seed", t["seed"], 0, 2**31, True)
 
 
-def _labels(d, Y) -> np.ndarray:
+def _labels(d: dict, Y: npt.ArrayLike) -> np.ndarray:
     Y = np.asarray(Y)
     if d["task"] != "classification":
         return np.zeros(len(Y), dtype=int)
@@ -526,11 +536,11 @@ def _bytes_map(values: np.ndarray) -> dict:
     return {"min": lo, "max": hi, "data": base64.b64encode((scaled * 255).round().astype(np.uint8).tobytes()).decode()}
 
 
-def _finite(metrics: dict, keep) -> dict:
+def _finite(metrics: dict, keep: Collection[str]) -> dict:
     return {k: (float(v) if math.isfinite(v) else None) for k, v in metrics.items() if k in keep}
 
 
-def _plane(x0: float, x1: float, y0: float, y1: float, size: int, dtype) -> np.ndarray:
+def _plane(x0: float, x1: float, y0: float, y1: float, size: int, dtype: npt.DTypeLike) -> np.ndarray:
     """``size`` x ``size`` points over the plane as rows (x, y): row by row from the top
     (y1) down, each from left (x0) to right: the order the page paints the cells in."""
     xs, ys = np.meshgrid(np.linspace(x0, x1, size), np.linspace(y1, y0, size))

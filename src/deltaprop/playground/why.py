@@ -5,14 +5,18 @@ products in the notation the page picked, read off a :class:`~deltaprop.explain.
 from __future__ import annotations
 
 import html as _html
+from typing import TYPE_CHECKING, Any
 
 from .. import _render
 from .._render import Der, fmt
 
+if TYPE_CHECKING:
+    from ..explain import Trace
+
 PRECISION = 9
 
 
-def neuron_story(trace, layer: int, j: int, notation: str, edge: int | None = None) -> dict:
+def neuron_story(trace: Trace, layer: int, j: int, notation: str, edge: int | None = None) -> dict[str, Any]:
     """HTML lines and the exact values for neuron ``j`` of Dense layer ``layer`` (and, with
     ``edge``, for its weight from neuron ``edge`` below), in the last step of ``trace``.
 
@@ -64,6 +68,7 @@ def neuron_story(trace, layer: int, j: int, notation: str, edge: int | None = No
         if grad is not None:
             put("dC_da", grad)
     else:
+        assert ly.dA is not None        # recorded for every layer but a fused output
         dA, prime = ly.dA[j], ly.prime[j]
         put("dC_da", dA)
         put("prime", prime)
@@ -101,7 +106,8 @@ def neuron_story(trace, layer: int, j: int, notation: str, edge: int | None = No
     return {"title": title, "lines": lines, "values": values, "printed": printed}
 
 
-def _update_line(trace, plus: str, sym: str, before: float, grad: float, after: float, nota) -> str:
+def _update_line(trace: Trace, plus: str, sym: str, before: float, grad: float, after: float,
+                 nota: _render.Notation) -> str:
     if trace.plain_sgd:
         lr = trace.optimizer["lr"]
         return (f"{plus} = {sym} − {nota.lr} ∂/∂{sym} = {fmt(before, PRECISION)} − {fmt(lr, PRECISION)} × "
