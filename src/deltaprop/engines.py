@@ -318,8 +318,19 @@ class NumbaEngine(Engine):
                     S[lo:hi] = state[key].ravel()
         h = opt.hyper()
         hyper = K.Hyper(*np.array(h, dtype=np.float64).astype(self.net.dtype))  # as NumPy casts Python floats
-        return K.Opt(kind=K.OPTIMIZER_CODES[type(opt).__name__], plain=opt.plain_step, hyper=hyper,
+        return K.Opt(kind=K.OPTIMIZER_CODES[type(opt).__name__], plain=opt.plain_step and self._folds(h[0]), hyper=hyper,
                      hyper64=K.Hyper(*(float(v) for v in h)), t=np.array([float(opt.iterations)]))
+
+    def _folds(self, lr: float) -> bool:
+        """Whether the kernel may fold a plain step into BP4's product: in float64, with
+        this BLAS rounding it as the reference's two steps for these shapes."""
+        if self.net.dtype != np.float64 or self.comm is not None:
+            return False                # (the kernel folds in float64 only, never between sum and all-reduce)
+        m, n = self.batch_size, len(self.X)
+        sizes = self.net.sizes
+        shapes = [(sizes[l + 1], sizes[l], mb, l == 0) for mb in sorted({min(m, n), n % m} - {0})
+                  for l in range(len(sizes) - 1)]
+        return self._k.fold_is_exact(self._blas, shapes, float(lr))
 
     def _store(self, t0: int, t: int) -> None:
         P, opt = self._flat.P, self.optimizer
