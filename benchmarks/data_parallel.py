@@ -207,7 +207,7 @@ def main() -> None:
         for gbit in LINKS_GBIT:
             projection[f"{name} {gbit} Gbit/s"] = {
                 n: n_steps * (steps[name][n] + ring(4 * params, n, gbit)) for n in RANKS_PROJECTED}
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(),
               "python": platform.python_version(), "epochs": epochs, "measured": measured, "allreduce": allreduce,
               "step_seconds": steps, "projection": projection,
               "model": "T_epoch(N) = steps x (t_step(ceil(m/N)) + 2(N-1)/N bytes/bandwidth + 2(N-1) x 10 us)",
@@ -217,6 +217,15 @@ def main() -> None:
     (RESULTS / "data_parallel.md").write_text(markdown(report))
     plot(report, RESULTS / "data_parallel.png")
     print(markdown(report))
+
+
+def _machine() -> str:
+    model = platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def markdown(r: dict) -> str:
@@ -271,8 +280,9 @@ def plot(r: dict, path: Path) -> None:
         ax.set_ylabel("seconds per epoch")
         ax.set_title(f"{name}: {'784-256-256-10' if name == 'W2' else '784-2048-2048-10'}, float32, Adam")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Data-parallel epochs: measured on {r['machine']} ({r['date']}), projected by the ring model")
+        ax.legend(fontsize=7, loc="upper center", framealpha=0.7)
+    fig.suptitle(f"Data-parallel epochs: measured on {r['machine']} ({r['date']}), projected by the ring model",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

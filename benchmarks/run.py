@@ -502,7 +502,8 @@ def markdown(report: dict) -> str:
     was = (report.get("openblas_env_inherited") or {}).get("OPENBLAS_CORETYPE")
     if core and core != "inherit":
         lines += [f"Run with `--openblas-coretype {core}`: "
-                  + ("OPENBLAS_CORETYPE unset for every tool, so OpenBLAS picked its kernels for this CPU"
+                  + ("OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every tool, so OpenBLAS picked its "
+                     "kernels for this CPU"
                      if core == "auto" else f"OPENBLAS_CORETYPE={core} for every tool")
                   + (f" (this machine's environment sets OPENBLAS_CORETYPE={was}; `--openblas-coretype inherit` "
                      "keeps it)." if was else "."), ""]
@@ -588,15 +589,17 @@ def main(argv=None):
                    help="also run deltaprop as it was at COMMIT (its default engine), in its own environment, "
                         "interleaved with the others: before and after a change, side by side in one run")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one tool process")
-    p.add_argument("--openblas-coretype", default="inherit", metavar="CORE",
-                   help="the OPENBLAS_CORETYPE every tool runs with. 'inherit' (the default): the environment's, "
-                        "as it is (what a user with that setting gets); 'auto': unset, so OpenBLAS picks its "
-                        "kernels for this CPU, as PyTorch's and JAX's own libraries do; any other value: that "
-                        "core type")
+    p.add_argument("--openblas-coretype", default="auto", metavar="CORE",
+                   help="the OPENBLAS_CORETYPE every tool runs with. 'auto' (the default): OPENBLAS_CORETYPE and "
+                        "OPENBLAS_L2_SIZE unset together, so OpenBLAS picks its kernels for this CPU, as PyTorch's "
+                        "and JAX's own libraries do; 'inherit': the environment's settings as they are (what a "
+                        "user with them gets); any other value: that core type")
     args = p.parse_args(argv)
     inherited = _openblas_env()
     if args.openblas_coretype == "auto":
+        # together: an L2 size pinned for one core type misleads the kernels of another
         os.environ.pop("OPENBLAS_CORETYPE", None)
+        os.environ.pop("OPENBLAS_L2_SIZE", None)
     elif args.openblas_coretype != "inherit":
         os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
     started = time.perf_counter()

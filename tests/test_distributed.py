@@ -107,9 +107,13 @@ def _check_runs(found, weights, alone, names):
         assert len(steps[0]) == ranks.RUNS[name]["epochs"] * -(-5000 // ranks.RUNS[name]["batch_size"])
         assert steps[0] == steps[1], f"{name}: the ranks' weights differ after some step"
         assert found[0][name]["again"] and found[1][name]["again"], f"{name}: the same run twice gave other bits"
+        worst = 0.0
         for i, w in enumerate(alone[name]):
             mine = weights[0][f"{name}/{i}"]
             np.testing.assert_array_equal(mine, weights[1][f"{name}/{i}"])
+            worst = max(worst, float(np.max(np.abs(mine - w)) / np.max(np.abs(w))
+                                     if ranks.RUNS[name]["dtype"] == "float64"
+                                     else np.linalg.norm(mine - w) / np.linalg.norm(w)))
             if ranks.RUNS[name]["dtype"] == "float64":
                 # every weight within 1e-12 of the largest (relative)
                 assert np.max(np.abs(mine - w)) <= 1e-12 * np.max(np.abs(w)), name
@@ -117,6 +121,8 @@ def _check_runs(found, weights, alone, names):
                 # float32 Adam: the array within 1e-5 (relative, in norm; single weights of
                 # pixels that are almost never lit carry Adam's amplified rounding)
                 assert np.linalg.norm(mine - w) <= 1e-5 * np.linalg.norm(w), name
+        print(f"{name}: ranks against one process, worst array: {worst:.1e}"
+              f" ({'of the largest weight' if ranks.RUNS[name]['dtype'] == 'float64' else 'in norm'})")
         if ranks.RUNS[name]["activation"] == "relu":
             # float32 ReLU drifts from its rounding (ranks.RUNS): all weights together within
             # 1e-2, which a wrong sum or a lost shard exceeds by far (the SGD and tanh runs
