@@ -350,6 +350,28 @@ def _span(typingctx: Any, flat: Any, start: Any, n: Any) -> tuple[Any, Callable[
     return span(flat, start, n), codegen
 
 
+@intrinsic
+def _borrow(typingctx: Any, group: Any) -> tuple[Any, Callable[..., Any]]:
+    """``group`` (a named tuple) with each array in it replaced by a view that owns
+    nothing (as :func:`_view`), for use while the caller holds ``group``: a step reads
+    its buffers across many loops, where numba counts a reference in and out of each
+    array it takes from a tuple, an atomic add each time."""
+    def codegen(context: Any, builder: Any, signature: Any, llargs: Any) -> Any:
+        from numba.np.arrayobj import make_array, populate_array
+        values = []
+        for i, member in enumerate(signature.args[0].types):
+            value = builder.extract_value(llargs[0], i)
+            if isinstance(member, types.Array):
+                src = make_array(member)(context, builder, value)
+                out = make_array(member)(context, builder)
+                populate_array(out, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
+                               meminfo=None)
+                value = out._getvalue()
+            values.append(value)
+        return context.make_tuple(builder, signature.return_type, values)
+    return group(group), codegen
+
+
 # ---------------------------------------------------------------------------------------
 # The pieces of one step (each mirrors one line of layers.py / activations.py / losses.py)
 
@@ -846,14 +868,25 @@ def train(batches: Batches, arch: Arch, flat: Flat, opt: Opt, blas: Blas, costs:
     Fills ``costs[j]`` (the batch's sum of C_x, float64) and ``correct[j]`` for each
     batch trained. Returns (batches trained, the cost of the one that stopped it or 0).
     """
-    work = _work(flat.P, arch.sizes, batches.size)
+    owned = _work(flat.P, arch.sizes, batches.size)
+    # views owning nothing, of arrays the arguments and ``owned`` hold to the end
+    batches, arch, flat, opt = _borrow(batches), _borrow(arch), _borrow(flat), _borrow(opt)
+    work = _borrow(owned)
     for j in range(batches.count):
         cost, right = _step(batches, j, arch, flat, opt, blas, work, True)
         if not math.isfinite(cost):
+            _hold(owned)
             return j, cost
         costs[j] = cost
         correct[j] = right
+    _hold(owned)
     return batches.count, 0.0
+
+
+@njit(cache=True)
+def _hold(work: _Work) -> None:
+    """Nothing: a use of the buffers after the loop, so that numba frees them only then
+    (it frees a variable after its last use, and the loop reads them through views)."""
 
 
 @njit(cache=True, error_model="numpy")
