@@ -6,6 +6,11 @@ kernels and from NumPy's SIMD code in the reference, so the activations that use
 are held to a stated tolerance: at most 8 units in the last place.
 """
 
+import glob
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -80,6 +85,19 @@ def test_gemm_is_numpys_matmul_bit_for_bit(dtype):
 def test_the_blas_found_is_the_one_numpy_loaded():
     info = K.gemm_functions()
     assert "blas" in info["library"].lower() and info["symbol"].endswith("cblas_dgemm" + ("64_" if info["ilp64"] else ""))
+
+
+def test_the_blas_found_does_not_depend_on_what_was_imported_before():
+    # SciPy's wheel loads an OpenBLAS of its own (numba imports it): found first, the
+    # engine's float32 products differed from np.matmul's in the last bit on AVX-512
+    show = "import deltaprop._kernels as K; print(K.gemm_functions()['library'])"
+    first = "import numba, scipy.linalg; numba.njit(lambda: 1)(); "
+    fresh, after = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                    .stdout.strip() for code in (show, first + show))
+    assert fresh == after
+    root = os.path.dirname(np.__file__)
+    if glob.glob(os.path.join(root, "..", "numpy.libs", "*blas*")):      # a wheel: its own OpenBLAS
+        assert os.path.dirname(after) == os.path.normpath(os.path.join(root, "..", "numpy.libs"))
 
 
 @PROFILE

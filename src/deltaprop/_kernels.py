@@ -248,21 +248,27 @@ _GEMM: dict[str, Any] | None = None
 
 
 def _blas_candidates() -> list[str]:
-    """Shared libraries that may hold the BLAS NumPy was built with, loaded ones first."""
-    found = []
-    try:                                    # Linux: what this process has actually loaded
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1] if line.count("/") else ""
-                if "blas" in os.path.basename(path).lower() and path not in found:
-                    found.append(path)
-    except OSError:
-        pass
+    """Shared libraries that may hold the BLAS NumPy was built with: the one its wheel
+    bundles first, then those this process has loaded, but not from other packages'
+    folders (SciPy's wheel loads an OpenBLAS of its own, which numba imports: its
+    products round differently, so finding it first would make the engine's depend
+    on what was imported before)."""
     root = os.path.dirname(np.__file__)
+    site = os.path.dirname(root)
+    found = []
     for pattern in ("../numpy.libs/*blas*", ".dylibs/*blas*", "../numpy.libs/*blas*.dll"):
         for path in sorted(glob.glob(os.path.join(root, pattern))):
             if path not in found:
-                found.append(path)
+                found.append(os.path.normpath(path))
+    try:                                    # Linux: a system BLAS NumPy was linked against
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1] if line.count("/") else ""
+                theirs = path.startswith(site + os.sep) and not path.startswith((root + os.sep, root + ".libs"))
+                if "blas" in os.path.basename(path).lower() and not theirs and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
     return found
 
 
