@@ -611,6 +611,9 @@ def main(argv=None):
     for t in tools:
         if t not in TOOLS:
             p.error(f"unknown tool {t!r}; choose from {list(TOOLS)}")
+        if t == "deltaprop-baseline":
+            p.error("--tools: deltaprop-baseline is run by --baseline COMMIT (which commit to compare with); "
+                    "leave it out of --tools")
     if "deltaprop" not in tools and not args.no_ceiling:
         tools.insert(0, "deltaprop")   # the ceiling runs in the deltaprop environment; it is the subject anyway
 
