@@ -627,12 +627,13 @@ def delta(code: int, p: float, dA: np.ndarray, Z: np.ndarray, A: np.ndarray, D: 
 @njit(cache=True, error_model="numpy")
 def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: np.ndarray, Y: np.ndarray,
                  D: np.ndarray, cx: np.ndarray, one: float, tiny: float, classify: bool, m: float = 0,
-                 w: np.ndarray | None = None) -> int:
+                 w: np.ndarray | None = None, scratch: np.ndarray | None = None) -> int:
     """BP1: delta^L into D (with the batch's 1/m) and C_x of each example into cx.
 
     A, Z, D: (n, b) columns; Y: (b, n) rows; ``m`` the whole batch's size (default b).
     With example weights ``w`` (b,): delta^L's column x times w_x, cx[x] = w_x C_x, and
     ``m`` is the whole batch's total weight (in the dtype), as losses.batch_mean has it.
+    ``scratch`` (n, 1), if given, holds one example's terms of C_x (else it is made here).
     Returns the number of examples classified right (0 unless ``classify``).
     """
     n, b = A.shape
@@ -642,7 +643,8 @@ def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: n
         mm = _cast(A, m) if m > 0 else one
     half = _cast(A, 0.5)
     zero = one - one
-    terms = np.empty((n, 1), A.dtype)   # C_x's terms, summed as NumPy's sum(axis=0) sums them
+    # C_x's terms, summed as NumPy's sum(axis=0) sums them
+    terms = np.empty((n, 1), A.dtype) if scratch is None else scratch
     k = 0
     for fs in literal_unroll(_LOSS):
         if k == loss:
@@ -722,6 +724,7 @@ def _work(P: np.ndarray, sizes: np.ndarray, size: int) -> _Work:
     for l in range(L):
         units += sizes[l + 1] * size
         widest = max(widest, sizes[l])
+    widest = max(widest, sizes[L])      # (dA's buffer also holds one example's terms of C_x)
     return _Work(np.empty(units, P.dtype), np.empty(units, P.dtype), np.empty(units, P.dtype),
                  np.empty(widest * size, P.dtype), np.empty(size * sizes[0], P.dtype),
                  np.empty(size * sizes[L], P.dtype), np.empty(size, P.dtype), np.empty(size, P.dtype))
@@ -801,10 +804,10 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
                 wbuf[k] = wbuf[r]
                 k += 1
         right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, m, _span(wbuf, 0, mb))
-    else:
+                             arch.classify, m, _span(wbuf, 0, mb), _view(dAbuf, 0, n_out, 1))
+    else:       # (dA is free until BP2: it lends the cost's terms their buffer)
         right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, mbatch)
+                             arch.classify, mbatch, None, _view(dAbuf, 0, n_out, 1))
     cost = np.float64(pairwise_sum(cx, 0, mb, zero))
     if not math.isfinite(cost):
         return cost, right
