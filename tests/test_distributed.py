@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from deltaprop import distributed
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ranks  # noqa: E402
+import thread_ranks  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -332,41 +332,6 @@ def test_deltaprop_train_under_mpiexec_and_torchrun_trains_what_one_process_trai
 # ---------------------------------------------------------------------------------------
 # In one process: the shard, the communicator argument
 
-class _ThreadComm:
-    """Ranks as threads of one process (allreduce adds the arrays in rank order)."""
-
-    def __init__(self, rank, size, shared):
-        self.rank, self.size, self.shared = rank, size, shared
-
-    def allreduce(self, a):
-        slots, barrier = self.shared
-        slots[self.rank] = a.copy()
-        barrier.wait()
-        total = slots[0].copy()
-        for other in slots[1:]:
-            total += other
-        barrier.wait()
-        a[...] = total
-
-
-def _threads(size, work):
-    shared = ([None] * size, threading.Barrier(size))
-    out, errors = [None] * size, [None] * size
-
-    def run(r):
-        try:
-            out[r] = work(_ThreadComm(r, size, shared))
-        except Exception as e:         # noqa: BLE001 (handed to the test)
-            errors[r] = e
-            shared[1].abort()
-    threads = [threading.Thread(target=run, args=(r,)) for r in range(size)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out, errors
-
-
 def test_each_rank_holds_only_its_shard_of_a_memory_mapped_file(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(101, 6)), rng.integers(0, 3, 101)
@@ -380,7 +345,7 @@ def test_each_rank_holds_only_its_shard_of_a_memory_mapped_file(tmp_path):
         t.run()
         return t.engine.X.shape[0], t.val[0].shape[0], t.history.history, net.get_weights()
 
-    out, errors = _threads(3, work)
+    out, errors = thread_ranks.run(3, work)
     assert errors == [None] * 3
     assert [o[0] for o in out] == [27, 27, 27]            # 81 training rows, in three shards
     assert [o[1] for o in out] == [6, 7, 7]               # 20 validation rows
@@ -401,7 +366,7 @@ def test_weighted_examples_train_data_parallel_as_in_one_process():
             net = dp.Network([4, 6, 2], loss="cross_entropy", seed=0)
             net.fit(X, y, epochs=3, batch_size=10, seed=1, sample_weight=w, engine=engine, verbose=0, comm=comm)
             return net.get_weights()
-        out, errors = _threads(2, work)
+        out, errors = thread_ranks.run(2, work)
         assert errors == [None, None]
         net = dp.Network([4, 6, 2], loss="cross_entropy", seed=0)
         net.fit(X, y, epochs=3, batch_size=10, seed=1, sample_weight=w, engine=engine, verbose=0)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import deltaprop as dp
 from deltaprop import _kernels, activations, engines, losses
 from deltaprop.engines import Failure, NumbaEngine, NumpyEngine
+from thread_ranks import run as run_ranks
 
 RTOL = {"float64": 1e-9, "float32": 2e-3}
 ATOL = {"float64": 1e-12, "float32": 1e-5}
@@ -385,24 +386,6 @@ def test_many_tiny_epochs_make_no_python_object_per_epoch():
 # ---------------------------------------------------------------------------------------
 # The seam between BP3/BP4 and the optimizer's step, where ranks add their gradients
 
-class _ThreadComm:
-    """Ranks as threads of one process: allreduce adds the ranks' arrays in rank order
-    (the same sum, bit for bit, on every rank)."""
-
-    def __init__(self, rank, size, shared):
-        self.rank, self.size, self.shared = rank, size, shared
-
-    def allreduce(self, a):
-        slots, barrier = self.shared
-        slots[self.rank] = a.copy()
-        barrier.wait()
-        total = slots[0].copy()
-        for other in slots[1:]:
-            total += other
-        barrier.wait()
-        a[...] = total
-
-
 class _Loopback:
     rank, size = 0, 1
 
@@ -411,21 +394,17 @@ class _Loopback:
 
 
 def _train_ranks(size, engine, dtype, epochs=3):
-    import threading
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(203, 5)), rng.integers(0, 3, 203)       # a short last batch of 203 % 16
-    shared = ([None] * size, threading.Barrier(size))
-    nets = [dp.Network([5, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype, seed=1) for _ in range(size)]
 
-    def work(r):
-        dp.Trainer(nets[r], X, y, epochs=epochs, batch_size=16, optimizer=dp.Adam(lr=0.01), seed=4, engine=engine,
-                   comm=_ThreadComm(r, size, shared)).run()
+    def work(comm):
+        net = dp.Network([5, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype, seed=1)
+        dp.Trainer(net, X, y, epochs=epochs, batch_size=16, optimizer=dp.Adam(lr=0.01), seed=4, engine=engine,
+                   comm=comm).run()
+        return net
 
-    threads = [threading.Thread(target=work, args=(r,)) for r in range(size)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    nets, errors = run_ranks(size, work)
+    assert errors == [None] * size
     alone = dp.Network([5, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype, seed=1)
     alone.fit(X, y, epochs=epochs, batch_size=16, optimizer=dp.Adam(lr=0.01), seed=4, engine=engine, verbose=0)
     return nets, alone

@@ -312,67 +312,56 @@ def _call_c(typingctx: Any, address: Any, args: Any) -> tuple[Any, Callable[...,
     return types.void(address, args), codegen
 
 
-@intrinsic
-def _view(typingctx: Any, flat: Any, start: Any, rows: Any, cols: Any) -> tuple[Any, Callable[..., Any]]:
-    """``flat[start:start + rows * cols].reshape((rows, cols))`` for a contiguous 1-D
-    ``flat``, made without numba's reshape helper and its reference count: the view owns
-    nothing (a null meminfo), so it must not outlive ``flat`` (the step's buffers, which
-    live for the whole call). One step makes about twenty: as reshapes they cost more
-    than the arithmetic of a 2-2-2 network."""
-    view = types.Array(flat.dtype, 2, "C")
-
-    def codegen(context: Any, builder: Any, signature: Any, llargs: Any) -> Any:
-        from numba.core import cgutils
-        from numba.np.arrayobj import make_array, populate_array
-        src = make_array(signature.args[0])(context, builder, llargs[0])
-        out = make_array(signature.return_type)(context, builder)
-        intp = context.get_value_type(types.intp)
-        itemsize = ir.Constant(intp, context.get_abi_sizeof(context.get_data_type(flat.dtype)))
-        first, r, c = (context.cast(builder, v, t, types.intp) for v, t in zip(llargs[1:], signature.args[1:]))
-        populate_array(out, data=builder.gep(src.data, [first]), shape=cgutils.pack_array(builder, [r, c]),
-                       strides=cgutils.pack_array(builder, [builder.mul(c, itemsize), itemsize]),
-                       itemsize=itemsize, meminfo=None)
-        return out._getvalue()
-    return view(flat, start, rows, cols), codegen
+def _unowned(context: Any, builder: Any, array_type: Any, data: Any, shape: Any, strides: Any, itemsize: Any) -> Any:
+    """Code for an array of ``array_type`` over ``data`` that owns nothing (a null meminfo,
+    so numba's reference counts on it cost nothing): it must not outlive the array that
+    owns ``data``."""
+    from numba.np.arrayobj import make_array, populate_array
+    out = make_array(array_type)(context, builder)
+    populate_array(out, data=data, shape=shape, strides=strides, itemsize=itemsize, meminfo=None)
+    return out._getvalue()
 
 
 @intrinsic
-def _span(typingctx: Any, flat: Any, start: Any, n: Any) -> tuple[Any, Callable[..., Any]]:
-    """``flat[start:start + n]`` for a contiguous 1-D ``flat``, owning nothing (as
-    :func:`_view`): a slice handed to another function costs a reference count each way."""
-    span = types.Array(flat.dtype, 1, "C")
+def _view(typingctx: Any, flat: Any, start: Any, shape: Any) -> tuple[Any, Callable[..., Any]]:
+    """``flat[start:start + prod(shape)].reshape(shape)`` for a contiguous 1-D ``flat``,
+    made without numba's reshape helper and its reference count (:func:`_unowned`): it
+    must not outlive ``flat`` (the step's buffers, which live for the whole call). One
+    step makes about twenty views and slices of its buffers: as reshapes and slices
+    handed to other functions they cost more than the arithmetic of a 2-2-2 network."""
+    view = types.Array(flat.dtype, len(shape), "C")
 
     def codegen(context: Any, builder: Any, signature: Any, llargs: Any) -> Any:
         from numba.core import cgutils
-        from numba.np.arrayobj import make_array, populate_array
+        from numba.np.arrayobj import make_array
         src = make_array(signature.args[0])(context, builder, llargs[0])
-        out = make_array(signature.return_type)(context, builder)
         intp = context.get_value_type(types.intp)
         itemsize = ir.Constant(intp, context.get_abi_sizeof(context.get_data_type(flat.dtype)))
-        first, count = (context.cast(builder, v, t, types.intp) for v, t in zip(llargs[1:], signature.args[1:]))
-        populate_array(out, data=builder.gep(src.data, [first]), shape=cgutils.pack_array(builder, [count]),
-                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=itemsize, meminfo=None)
-        return out._getvalue()
-    return span(flat, start, n), codegen
+        first = context.cast(builder, llargs[1], signature.args[1], types.intp)
+        dims = [context.cast(builder, builder.extract_value(llargs[2], i), t, types.intp)
+                for i, t in enumerate(signature.args[2].types)]
+        strides = [itemsize]                             # C order: the last axis is contiguous
+        for d in reversed(dims[1:]):
+            strides.insert(0, builder.mul(d, strides[0]))
+        return _unowned(context, builder, signature.return_type, builder.gep(src.data, [first]),
+                        cgutils.pack_array(builder, dims), cgutils.pack_array(builder, strides), itemsize)
+    return view(flat, start, shape), codegen
 
 
 @intrinsic
 def _borrow(typingctx: Any, group: Any) -> tuple[Any, Callable[..., Any]]:
-    """``group`` (a named tuple) with each array in it replaced by a view that owns
-    nothing (as :func:`_view`), for use while the caller holds ``group``: a step reads
-    its buffers across many loops, where numba counts a reference in and out of each
-    array it takes from a tuple, an atomic add each time."""
+    """``group`` (a named tuple) with each array in it replaced by one that owns nothing
+    (:func:`_unowned`), for use while the caller holds ``group``: a step reads its
+    buffers across many loops, where numba counts a reference in and out of each array
+    it takes from a tuple, an atomic add each time."""
     def codegen(context: Any, builder: Any, signature: Any, llargs: Any) -> Any:
-        from numba.np.arrayobj import make_array, populate_array
+        from numba.np.arrayobj import make_array
         values = []
         for i, member in enumerate(signature.args[0].types):
             value = builder.extract_value(llargs[0], i)
             if isinstance(member, types.Array):
                 src = make_array(member)(context, builder, value)
-                out = make_array(member)(context, builder)
-                populate_array(out, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
-                               meminfo=None)
-                value = out._getvalue()
+                value = _unowned(context, builder, member, src.data, src.shape, src.strides, src.itemsize)
             values.append(value)
         return context.make_tuple(builder, signature.return_type, values)
     return group(group), codegen
@@ -767,33 +756,33 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
     if mb == 0:                         # this part of the batch holds no example
         G[:] = zero
         return 0.0, 0
-    Xb = _view(xbuf, 0, mb, n_in)          # X[idx]: rows, C order
-    Yb = _view(ybuf, 0, mb, n_out)
+    Xb = _view(xbuf, 0, (mb, n_in))          # X[idx]: rows, C order
+    Yb = _view(ybuf, 0, (mb, n_out))
     # feed forward: z = W a_prev + b, a = sigma(z)
     w = 0
     u = 0
     for l in range(L):
         no, ni = sizes[l + 1], sizes[l]
-        W = _view(P, w, no, ni)
-        bias = _span(P, w + no * ni, no)
-        Z = _view(Zbuf, u, no, mb)
-        A = _view(Abuf, u, no, mb)
+        W = _view(P, w, (no, ni))
+        bias = _view(P, w + no * ni, (no,))
+        Z = _view(Zbuf, u, (no, mb))
+        A = _view(Abuf, u, (no, mb))
         # one example and no dimension 1: np.matmul calls gemv (see NumPy's matmul.c.src)
         vec = mb == 1 and no > 1 and ni > 1
         if vec:
-            gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else _span(Abuf, u - ni, ni), Z)
+            gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else _view(Abuf, u - ni, (ni,)), Z)
         elif l == 0:    # W @ X[idx].T
             gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
         else:           # W @ A_prev
-            gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, _span(Abuf, u - ni * mb, ni * mb), mb, Z, mb)
+            gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, _view(Abuf, u - ni * mb, (ni * mb,)), mb, Z, mb)
         bias_activation(acts[l], params[l], Z, bias, A, one)
         w += no * ni + no
         u += no * mb
     # BP1 and the cost C_x of each example
     u -= n_out * mb
-    ZL = _view(Zbuf, u, n_out, mb)
-    AL = _view(Abuf, u, n_out, mb)
-    DL = _view(Dbuf, u, n_out, mb)
+    ZL = _view(Zbuf, u, (n_out, mb))
+    AL = _view(Abuf, u, (n_out, mb))
+    DL = _view(Dbuf, u, (n_out, mb))
     if b.weighted:      # m = sum of w[idx] over the whole batch, summed as NumPy sums it
         for r in range(mbatch):
             wbuf[r] = b.w[order[s + r]]
@@ -804,10 +793,10 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
                 wbuf[k] = wbuf[r]
                 k += 1
         right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, m, _span(wbuf, 0, mb), _view(dAbuf, 0, n_out, 1))
+                             arch.classify, m, _view(wbuf, 0, (mb,)), _view(dAbuf, 0, (n_out, 1)))
     else:       # (dA is free until BP2: it lends the cost's terms their buffer)
         right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, mbatch, None, _view(dAbuf, 0, n_out, 1))
+                             arch.classify, mbatch, None, _view(dAbuf, 0, (n_out, 1)))
     cost = np.float64(pairwise_sum(cx, 0, mb, zero))
     if not math.isfinite(cost):
         return cost, right
@@ -817,23 +806,23 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
     for l in range(L - 1, -1, -1):
         no, ni = sizes[l + 1], sizes[l]
         w -= no * ni + no
-        D = _view(Dbuf, u, no, mb)
+        D = _view(Dbuf, u, (no, mb))
         vec = mb == 1 and no > 1 and ni > 1
         if l > 0:                                             # BP2, for the layer below
-            dA = _view(dAbuf, 0, ni, mb)
+            dA = _view(dAbuf, 0, (ni, mb))
             if vec:
-                gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, _span(P, w, no * ni), ni, D, dA)
+                gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, _view(P, w, (no * ni,)), ni, D, dA)
             else:
-                gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, _span(P, w, no * ni), ni, D, mb, dA, mb)
+                gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, _view(P, w, (no * ni,)), ni, D, mb, dA, mb)
         # BP4, dW = delta a_prev^T (a_prev^T = X[idx] for the first layer). A plain step in
         # float64 folds W -= lr dW into the product itself (alpha = -lr, beta = 1: no dW
         # written, no second pass over W), which this BLAS rounds exactly as the
         # reference's two steps.
         fold = interleave and opt.plain and P.itemsize == 8 and not vec
-        out = _span(P, w, no * ni) if fold else _span(G, w, no * ni)
+        out = _view(P, w, (no * ni,)) if fold else _view(G, w, (no * ni,))
         alpha, beta = (-opt.hyper64.lr, 1.0) if fold else (1.0, 0.0)
         if vec:         # np.matmul's plain loop for an inner dimension of 1: 0 + d a
-            a_prev = xbuf if l == 0 else _span(Abuf, u - ni, ni)
+            a_prev = xbuf if l == 0 else _view(Abuf, u - ni, (ni,))
             for i in range(no):
                 d = Dbuf[u + i]
                 for q in range(ni):
@@ -841,13 +830,14 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
         elif l == 0:
             gemm(f, ilp64, NO_TRANS, NO_TRANS, no, ni, mb, D, mb, Xb, ni, out, ni, alpha, beta)
         else:
-            gemm(f, ilp64, NO_TRANS, TRANS, no, ni, mb, D, mb, _span(Abuf, u - ni * mb, ni * mb), mb, out, ni, alpha, beta)
+            gemm(f, ilp64, NO_TRANS, TRANS, no, ni, mb, D, mb, _view(Abuf, u - ni * mb, (ni * mb,)), mb, out, ni,
+                 alpha, beta)
         for i in range(no):                                   # BP3: db = sum of delta
             G[w + no * ni + i] = pairwise_sum(Dbuf, u + i * mb, mb, zero)
         if l > 0:                                             # BP2's Hadamard product
             u -= ni * mb
-            delta(acts[l - 1], params[l - 1], dA, _view(Zbuf, u, ni, mb),
-                  _view(Abuf, u, ni, mb), _view(Dbuf, u, ni, mb), one)
+            delta(acts[l - 1], params[l - 1], dA, _view(Zbuf, u, (ni, mb)),
+                  _view(Abuf, u, (ni, mb)), _view(Dbuf, u, (ni, mb)), one)
         if interleave:
             _update_layer(arch, flat, opt, l, w, no * ni, no, fold, k0, k1)
     return cost, right
@@ -860,10 +850,11 @@ def _update_layer(arch: Arch, flat: Flat, opt: Opt, l: int, w: int, n_w: int, n_
     P, G, S1, S2 = flat
     wb, be = w + n_w, w + n_w + (n_b if arch.train_b[l] else 0)
     if not folded:
-        apply_update(opt.kind, _span(P, w, n_w), _span(G, w, n_w), _span(S1, w, n_w), _span(S2, w, n_w), opt.hyper, k0,
-                     k1, opt.hyper.weight_decay)
+        apply_update(opt.kind, _view(P, w, (n_w,)), _view(G, w, (n_w,)), _view(S1, w, (n_w,)), _view(S2, w, (n_w,)),
+                     opt.hyper, k0, k1, opt.hyper.weight_decay)
     zero = _cast(P, 0.0)
-    apply_update(opt.kind, _span(P, wb, be - wb), _span(G, wb, be - wb), _span(S1, wb, be - wb), _span(S2, wb, be - wb),
+    k = be - wb                         # the biases trained (none when fixed)
+    apply_update(opt.kind, _view(P, wb, (k,)), _view(G, wb, (k,)), _view(S1, wb, (k,)), _view(S2, wb, (k,)),
                  opt.hyper, k0, k1, zero)
 
 

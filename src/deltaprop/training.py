@@ -77,7 +77,7 @@ class TrainingState:
         self.optimizer_given = True         # the caller passed the optimizer (else: a checkpoint's)
         self.resumed = False
         self.engine = ""
-        self.rank, self.ranks = 0, 1        # data-parallel training: this process among ranks ones
+        self.rank, self.ranks = 0, 1        # data-parallel training: this process's rank, of how many
         # the metrics each epoch's logs will hold (what a callback may monitor)
         base = ["loss"] + (["accuracy"] if net.is_classifier else [])
         self.metric_names = base + ([f"val_{m}" for m in base] if has_validation else []) + \
@@ -139,9 +139,9 @@ class Trainer:
         comm = distributed.check(comm)
         X, Y = open_npy(X, "X"), open_npy(Y, "Y")          # a path to a .npy file: memory-mapped
         args: dict[str, Any] = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                                    validation_data=validation_data,
-                    validation_split=validation_split, callbacks=callbacks, seed=seed, verbose=verbose,
-                    shuffle=shuffle, engine=engine, resume=resume, sample_weight=sample_weight)
+                                    validation_data=validation_data, validation_split=validation_split,
+                                    callbacks=callbacks, seed=seed, verbose=verbose, shuffle=shuffle, engine=engine,
+                                    resume=resume, sample_weight=sample_weight)
         self.comm = comm
         if comm is None:
             self._arguments(net, X, Y, **args)
