@@ -359,6 +359,54 @@ def test_without_numba_everything_works_on_the_reference():
     assert lines[2] == "False"
 
 
+KINDS = [  # (layers form, loss, optimizer, dtype): W1's, W2's and W3's kinds and a few more
+    ([(6, 5, "sigmoid"), (5, 3, "sigmoid")], "quadratic", lambda: dp.SGD(lr=3.0), "float64"),
+    ([(6, 8, "relu"), (8, 8, "relu"), (8, 3, "softmax")], "cross_entropy", lambda: dp.Adam(lr=1e-2), "float32"),
+    ([(6, 4, "tanh"), (4, 1, "sigmoid")], "binary_cross_entropy", lambda: dp.SGD(lr=0.1, momentum=0.9), "float64"),
+    ([(6, 4, "leaky_relu"), (4, 3, "identity")], "quadratic", lambda: dp.Adam(lr=1e-2), "float32"),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kernels_compiled_for_one_kind_give_the_general_bits(kind, monkeypatch):
+    # The specialized kernels compile only this kind's branches: the same code, so the
+    # same bits as the general form, and the spec names the kind.
+    layers, loss, make, dtype = kind
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, (23, 6))
+    Y = rng.integers(0, layers[-1][1], 23) if loss == "cross_entropy" else rng.uniform(0, 1, (23, layers[-1][1]))
+    Y = (Y > 0.5).astype(float) if loss == "binary_cross_entropy" else Y
+    out = {}
+    for kernels in ("general", "specialized"):
+        monkeypatch.setenv("DELTAPROP_KERNELS", kernels)
+        net = dp.Network([dp.Dense(a, b, act, dtype=dtype, seed=i) for i, (a, b, act) in enumerate(layers)], loss=loss)
+        eng = NumbaEngine(net, make(), *net.check_XY(X, Y), 4)
+        steps = _epochs(eng, np.stack([np.random.default_rng(e).permutation(23) for e in range(3)]))
+        out[kernels] = (eng._spec, steps.costs, steps.correct, net.get_weights())
+    (g_spec, *general), (s_spec, *special) = out["general"], out["specialized"]
+    assert g_spec == _kernels.ANY and s_spec >= 0
+    codes = {_kernels.ACTIVATION_CODES[act] for _, _, act in layers}
+    assert {k for k in range(len(_kernels.ACTIVATION_CODES)) if s_spec >> k & 1} == codes
+    assert s_spec >> 8 & 15 == _kernels.LOSS_CODES[loss]
+    for g, s_ in zip(general[:2], special[:2]):
+        assert np.array_equal(g, s_)
+    assert all(np.array_equal(g, s_) for g, s_ in zip(general[2], special[2]))
+    # each kind is one compiled form of train, keyed by its spec
+    assert any(sig[0] == numba_literal(s_spec) for sig in _kernels.train.signatures)
+
+
+def numba_literal(value):
+    from numba import types
+    return types.literal(value)
+
+
+def test_a_wrong_kernels_setting_is_named(monkeypatch):
+    monkeypatch.setenv("DELTAPROP_KERNELS", "fast")
+    ex = dp.examples.mazur()
+    with pytest.raises(dp.ValidationError, match="DELTAPROP_KERNELS.*'specialized' or 'general'.*'fast'"):
+        ex.net.fit(ex.x, ex.y, epochs=2, batch_size=1, engine="numba", verbose=0)
+
+
 def test_failures_compare_by_value():
     assert Failure(3, np.inf, False) == Failure(3, np.inf, False) != Failure(3, np.inf, True)
 

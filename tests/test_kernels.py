@@ -111,7 +111,7 @@ def test_bias_and_activation_match_the_reference(data, dtype, name, n, m):
     ref_Z = Z + b[:, None]
     ref_A = act(ref_Z)
     A = np.empty_like(Z)
-    K.bias_activation(K.ACTIVATION_CODES[name], alpha, Z, b, A, dtype(1))
+    K.bias_activation(K.ANY, K.ACTIVATION_CODES[name], alpha, Z, b, A, dtype(1))
     assert np.array_equal(Z, ref_Z)                            # z = W a + b: the same addition
     assert A.dtype == ref_A.dtype
     if name in EXACT:
@@ -131,7 +131,7 @@ def test_delta_is_the_reference_backward_bit_for_bit(data, dtype, name, n, m):
     A = act(Z)
     dA = _arrays(data.draw, (n, m), dtype)
     D = np.empty_like(Z)
-    K.delta(K.ACTIVATION_CODES[name], dtype(getattr(act, "alpha", 0.0)), dA, Z, A, D, dtype(1))
+    K.delta(K.ANY, K.ACTIVATION_CODES[name], dtype(getattr(act, "alpha", 0.0)), dA, Z, A, D, dtype(1))
     assert np.array_equal(D, act.backward(dA, Z, A))
 
 
@@ -155,7 +155,7 @@ def test_output_error_and_costs_match_the_reference(data, dtype, case, n, m):
         Y = (Y / Y.sum(axis=0)).astype(dtype)
     fused = loss.fused_with == act_name
     D, cx = np.empty_like(Z), np.empty(m, dtype)
-    correct = K.output_error(K.LOSS_CODES[loss_name], fused, K.ACTIVATION_CODES[act_name], dtype(0), Z, A,
+    correct = K.output_error(K.ANY, K.LOSS_CODES[loss_name], fused, K.ACTIVATION_CODES[act_name], dtype(0), Z, A,
                              np.ascontiguousarray(Y.T), D, cx, dtype(1), dtype(np.finfo(dtype).tiny), True)
     ref_D = loss.delta(A, Y) if fused else act.backward(loss.grad(A, Y), Z, A)
     assert np.array_equal(D, ref_D)                           # no log in delta^L: the same bits
@@ -175,7 +175,7 @@ def test_output_error_keeps_nan_so_the_batch_is_caught():
         A = np.array([[np.nan], [0.5]])
         Y = np.array([[0.0, 1.0]])
         cx, D = np.empty(1), np.empty((2, 1))
-        K.output_error(K.LOSS_CODES[loss], True, K.ACTIVATION_CODES["sigmoid"], 0.0, A, A, Y, D, cx, 1.0,
+        K.output_error(K.ANY, K.LOSS_CODES[loss], True, K.ACTIVATION_CODES["sigmoid"], 0.0, A, A, Y, D, cx, 1.0,
                        np.finfo(float).tiny, True)
         assert np.isnan(cx[0])
 
@@ -207,7 +207,7 @@ def test_updates_are_the_optimizers_bit_for_bit(make, dtype):
         G = np.concatenate([gW.ravel(), gb])
         k0, k1 = (np.array(k, dtype=dtype)[()] for k in type(opt).scalar_prepare(opt.hyper(), float(t)))
         for lo, hi, wd in ((0, 12, hyper.weight_decay), (12, 16, dtype(0))):
-            K.apply_update(kind, P[lo:hi], G[lo:hi], S1[lo:hi], S2[lo:hi], hyper, k0, k1, wd)
+            K.apply_update(K.ANY, kind, P[lo:hi], G[lo:hi], S1[lo:hi], S2[lo:hi], hyper, k0, k1, wd)
     assert np.array_equal(P, np.concatenate([W.ravel(), b]))
     if sgd and ref.momentum:
         assert np.array_equal(S1, np.concatenate([ref.state[0]["v"].ravel(), ref.state[1]["v"].ravel()]))

@@ -60,7 +60,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from llvmlite import ir
-from numba import literal_unroll, njit, types
+from numba import literal_unroll, literally, njit, types
 from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.extending import intrinsic, overload
 
@@ -101,6 +101,62 @@ _LOSS = tuple((_compiled(cls.scalar_term), _compiled(cls.scalar_cost), _compiled
               for cls in losses.LOSSES.values())
 _PREPARE = tuple(_compiled(cls.scalar_prepare) for cls in optimizers.OPTIMIZERS.values())
 _UPDATE = tuple(_compiled(cls.scalar_update) for cls in optimizers.OPTIMIZERS.values())
+
+#: A ``spec`` that compiles every activation, loss and optimizer (see :func:`spec_of`).
+ANY = -1
+
+
+def spec_of(act_codes: Sequence[int], loss: int, optimizer: int) -> int:
+    """What a run uses, as one integer the kernels are compiled for: a bit per
+    activation code, then the loss's and the optimizer's codes. The engine passes it as a
+    compile-time constant, so each piece compiles the branches of these choices only
+    (compiling every activation, loss and optimizer in each took most of the first
+    run's time); from Python (an int, not a constant) or as ANY, every branch is there."""
+    mask = 0
+    for code in act_codes:
+        mask |= 1 << int(code)
+    return mask | int(loss) << 8 | int(optimizer) << 12
+
+
+_ENTRIES: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def call(kernel: Any, spec: int, *args: Any) -> Any:
+    """``kernel(spec, *args)``, compiled (or loaded from numba's cache) for this ``spec``
+    as a constant. (Called as ``kernel(spec, ...)``, numba would type spec as an int,
+    fail, and compile the constant form again: an exception and a lookup per call.)"""
+    sig = (types.literal(spec),) + tuple(kernel.typeof_pyval(a) for a in args)
+    entry = _ENTRIES.get((kernel, sig))
+    if entry is None:
+        kernel.compile(sig)
+        entry = _ENTRIES[(kernel, sig)] = kernel.overloads[sig].entry_point
+    return entry(spec, *args)
+
+
+def _chooser(table: tuple[Any, ...], chosen: Callable[[int, int], bool]) -> Callable[[int], Any]:
+    """A function of ``spec`` that returns ((code, table[code]), ...) for the codes the
+    spec uses, decided when compiling: only those are looped over (literal_unroll)."""
+    def choose(spec: int) -> Any:
+        raise NotImplementedError("compiled code only")
+
+    @overload(choose, prefer_literal=True, inline="always", jit_options={"error_model": "numpy"})
+    def _choose(spec: Any) -> Callable[[Any], Any]:
+        if isinstance(spec, types.IntegerLiteral) and spec.literal_value >= 0:
+            pairs = tuple((k, f) for k, f in enumerate(table) if chosen(spec.literal_value, k))
+        else:
+            pairs = tuple(enumerate(table))
+
+        def pick(spec: Any) -> Any:
+            return pairs
+        return pick
+    return choose
+
+
+_forward_of = _chooser(_FORWARD, lambda spec, k: bool(spec >> k & 1))
+_delta_of = _chooser(_DELTA, lambda spec, k: bool(spec >> k & 1))
+_loss_of = _chooser(_LOSS, lambda spec, k: spec >> 8 & 15 == k)
+_prepare_of = _chooser(_PREPARE, lambda spec, k: spec >> 12 & 15 == k)
+_update_of = _chooser(_UPDATE, lambda spec, k: spec >> 12 & 15 == k)
 
 
 def compiled_supports(net: NetworkLike, optimizer: Optimizer) -> str | None:
@@ -375,7 +431,7 @@ def _cast(like: np.ndarray, value: float) -> float:
     return like.dtype.type(value)
 
 
-@overload(_cast, jit_options={"error_model": "numpy"})
+@overload(_cast, inline="always", jit_options={"error_model": "numpy"})
 def _cast_compiled(like: Any, value: Any) -> Callable[[Any, Any], Any]:
     # in compiled code: a cast to the array's dtype, decided when compiling (no array made;
     # ``like`` and ``value`` are numba's types of the arguments). numba requires the two
@@ -387,7 +443,12 @@ def _cast_compiled(like: Any, value: Any) -> Callable[[Any, Any], Any]:
     return cast
 
 
-@njit(cache=True, error_model="numpy")
+# The small helpers below are inlined where they are used (inline="always"): each function
+# numba compiles on its own costs a fixed ~50 ms, and it compiles one more copy for each
+# call whose constants (a 0, a transpose flag) it types as literals. That was most of the
+# engine's compile time.
+
+@njit(inline="always", error_model="numpy")
 def _block_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
     """pairwise_sum for n <= 128: one block, eight accumulators (or a plain loop below 8)."""
     if n < 8:
@@ -416,14 +477,20 @@ def _block_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
     return res
 
 
-@njit(cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _half(n: int) -> int:
     n2 = n // 2
     return n2 - n2 % 8
 
 
-@njit(cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def pairwise_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
+    """sum(a[lo:lo + n]) in a's dtype, in NumPy's order (:func:`_pairwise_sum`)."""
+    return _pairwise_sum(a, np.int64(lo), np.int64(n), zero)     # (int64: one compiled form per dtype)
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
     """sum(a[lo:lo + n]) in a's dtype, in exactly the order NumPy's ``add.reduce`` adds a
     contiguous run (numpy/_core/src/umath/loops_utils.h.src, ``pairwise_sum``): blocks of
     at most 128, halved recursively above that, left half + right half. The recursion
@@ -463,20 +530,29 @@ def pairwise_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
     return ret
 
 
-@njit(cache=True, error_model="numpy")
-def _column_sum(M: np.ndarray, c: int, zero: float, times: np.ndarray | None = None) -> float:
-    """sum_i M[i, c] (times[i, c]), in the order NumPy's ``sum(axis=0)`` adds an (n, m) C array:
-    row after row when m > 1, but pairwise (the axis is then contiguous) when m == 1."""
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _column_sum(M: np.ndarray, c: int, zero: float) -> float:
+    """sum_i M[i, c], in the order NumPy's ``sum(axis=0)`` adds an (n, m) C array: row
+    after row when m > 1, but pairwise (the axis is then contiguous) when m == 1."""
     n, m = M.shape
-    if m == 1 and n >= 8 and times is None:
+    if m == 1 and n >= 8:
         return pairwise_sum(M.ravel(), 0, n, zero)
     s = zero
     for i in range(n):
-        s += M[i, c] if times is None else M[i, c] * times[i, c]
+        s += M[i, c]
     return s
 
 
-@njit(cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
+def _column_dot(M: np.ndarray, T: np.ndarray, c: int, zero: float) -> float:
+    """sum_i M[i, c] T[i, c], row after row (NumPy's ``sum(axis=0)`` of an (n, m > 1) product)."""
+    s = zero
+    for i in range(M.shape[0]):
+        s += M[i, c] * T[i, c]
+    return s
+
+
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
 def _rows_sum(terms: np.ndarray, zero: float) -> float:
     """terms[0, 0] + terms[1, 0] + ..., one after the other."""
     s = zero
@@ -485,20 +561,38 @@ def _rows_sum(terms: np.ndarray, zero: float) -> float:
     return s
 
 
-@njit(cache=True, error_model="numpy")
+# The two C calls are compiled once, for the signatures they declare (no copy per dtype
+# or per call site's constants).
+
+@njit("void(int64, boolean, boolean, int32, int32, int64, int64, int64, float64, intp, int64, intp, int64, "
+      "float64, intp, int64)", cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _gemm(f: int, ilp64: bool, single: bool, transa: int, transb: int, M: int, N: int, K: int, alpha: float, A: int,
+          lda: int, B: int, ldb: int, beta: float, C: int, ldc: int) -> None:
+    """cblas_?gemm(RowMajor, ...) at address ``f`` on the buffers at addresses A, B, C,
+    in float32 (``single``) or float64, with 64-bit (``ilp64``) or 32-bit integers."""
+    o = np.int32(ROW_MAJOR)
+    if single:
+        a, b = np.float32(alpha), np.float32(beta)
+        if ilp64:
+            _call_c(f, (o, transa, transb, M, N, K, a, A, lda, B, ldb, b, C, ldc))
+        else:
+            _call_c(f, (o, transa, transb, np.int32(M), np.int32(N), np.int32(K), a, A, np.int32(lda), B,
+                        np.int32(ldb), b, C, np.int32(ldc)))
+    elif ilp64:
+        _call_c(f, (o, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    else:
+        _call_c(f, (o, transa, transb, np.int32(M), np.int32(N), np.int32(K), alpha, A, np.int32(lda), B,
+                    np.int32(ldb), beta, C, np.int32(ldc)))
+
+
+@njit(inline="always", error_model="numpy")
 def gemm(f: int, ilp64: bool, transa: int, transb: int, M: int, N: int, K: int, A: np.ndarray, lda: int,
          B: np.ndarray, ldb: int, C: np.ndarray, ldc: int, alpha: float = 1.0, beta: float = 0.0) -> None:
     """C = alpha op(A) op(B) + beta C for C-ordered buffers, by the cblas_?gemm at address
     ``f``; with alpha = 1, beta = 0 it is the call ``np.matmul`` makes (RowMajor, the same
     transposes and leading dimensions)."""
-    one, zero = _cast(C, alpha), _cast(C, beta)
-    o, ta, tb = np.int32(ROW_MAJOR), np.int32(transa), np.int32(transb)
-    if ilp64:
-        _call_c(f, (o, ta, tb, np.int64(M), np.int64(N), np.int64(K), one, A.ctypes.data, np.int64(lda),
-                    B.ctypes.data, np.int64(ldb), zero, C.ctypes.data, np.int64(ldc)))
-    else:
-        _call_c(f, (o, ta, tb, np.int32(M), np.int32(N), np.int32(K), one, A.ctypes.data, np.int32(lda),
-                    B.ctypes.data, np.int32(ldb), zero, C.ctypes.data, np.int32(ldc)))
+    _gemm(f, ilp64, C.itemsize == 4, np.int32(transa), np.int32(transb), M, N, K, alpha, A.ctypes.data, lda,
+          B.ctypes.data, ldb, beta, C.ctypes.data, ldc)
 
 
 _FOLDS: dict[tuple[int, float, tuple[tuple[int, int, int, bool], ...]], bool] = {}
@@ -540,26 +634,89 @@ def _folds_exactly(blas: Blas, shapes: Sequence[tuple[int, int, int, bool]], lr:
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit("void(int64, boolean, boolean, int32, int32, int64, int64, intp, int64, intp, intp)", cache=True,
+      error_model="numpy", no_cpython_wrapper=True)
+def _gemv(f: int, ilp64: bool, single: bool, order: int, trans: int, M: int, N: int, A: int, lda: int, x: int,
+          y: int) -> None:
+    """y = op(A) x by cblas_?gemv at address ``f`` (unit strides), on the buffers at A, x, y."""
+    if single:
+        one, zero = np.float32(1.0), np.float32(0.0)
+        if ilp64:
+            _call_c(f, (order, trans, M, N, one, A, lda, x, np.int64(1), zero, y, np.int64(1)))
+        else:
+            _call_c(f, (order, trans, np.int32(M), np.int32(N), one, A, np.int32(lda), x, np.int32(1), zero, y,
+                        np.int32(1)))
+    elif ilp64:
+        _call_c(f, (order, trans, M, N, 1.0, A, lda, x, np.int64(1), 0.0, y, np.int64(1)))
+    else:
+        _call_c(f, (order, trans, np.int32(M), np.int32(N), 1.0, A, np.int32(lda), x, np.int32(1), 0.0, y,
+                    np.int32(1)))
+
+
+@njit(inline="always", error_model="numpy")
 def gemv(f: int, ilp64: bool, order: int, trans: int, M: int, N: int, A: np.ndarray, lda: int, x: np.ndarray,
          y: np.ndarray) -> None:
     """y = op(A) x by the cblas_?gemv at address ``f`` (unit strides): the call ``np.matmul``
     makes instead of gemm when the batch is one example."""
-    one, zero = _cast(y, 1.0), _cast(y, 0.0)
-    o, t = np.int32(order), np.int32(trans)
-    if ilp64:
-        _call_c(f, (o, t, np.int64(M), np.int64(N), one, A.ctypes.data, np.int64(lda), x.ctypes.data, np.int64(1),
-                    zero, y.ctypes.data, np.int64(1)))
-    else:
-        _call_c(f, (o, t, np.int32(M), np.int32(N), one, A.ctypes.data, np.int32(lda), x.ctypes.data, np.int32(1),
-                    zero, y.ctypes.data, np.int32(1)))
+    _gemv(f, ilp64, y.itemsize == 4, np.int32(order), np.int32(trans), M, N, A.ctypes.data, lda, x.ctypes.data,
+          y.ctypes.data)
 
 
 # ---------------------------------------------------------------------------------------
 # The pieces of one step (each the compiled form of one line of layers.py)
 
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _softmax(Z: np.ndarray, A: np.ndarray, one: float) -> None:
+    """A = e^(z - max z) / sum e^(z - max z), per column of Z (n, m)."""
+    n, m = Z.shape
+    for c in range(m):
+        mx = Z[0, c]
+        for i in range(1, n):
+            z = Z[i, c]
+            if z > mx or z != z:    # NaN propagates, as in np.max
+                mx = z
+        for i in range(n):
+            A[i, c] = math.exp(Z[i, c] - mx)
+        s = _column_sum(A, c, one - one)
+        for i in range(n):
+            A[i, c] = A[i, c] / s
+
+
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _softmax_backward(dA: np.ndarray, A: np.ndarray, D: np.ndarray, one: float) -> None:
+    """D = a (.) (dA - sum_k dA_k a_k), per column: softmax's Jacobian-transpose product."""
+    n, m = A.shape
+    terms = np.empty((n, 1), A.dtype)
+    for c in range(m):
+        for i in range(n):
+            terms[i, 0] = dA[i, c] * A[i, c]
+        s = _column_sum(terms, np.int64(0), one - one) if m == 1 else _column_dot(dA, A, c, one - one)
+        for i in range(n):
+            D[i, c] = A[i, c] * (dA[i, c] - s)
+
+
+@njit(inline="always")
+def _unused(*args: Any) -> None:
+    """Stands in for the softmax forms in networks without softmax (never called)."""
+
+
+def _softmax_of(spec: int) -> Any:
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_softmax_of, prefer_literal=True, inline="always")
+def _choose_softmax(spec: Any) -> Callable[[Any], Any]:
+    # (its column forms are compiled only where the spec uses softmax)
+    used = not isinstance(spec, types.IntegerLiteral) or spec.literal_value < 0 or spec.literal_value >> SOFTMAX & 1
+    forms = (_softmax, _softmax_backward) if used else (_unused, _unused)
+
+    def pick(spec: Any) -> Any:
+        return forms
+    return pick
+
+
 @njit(cache=True, error_model="numpy")
-def bias_activation(code: int, p: float, Z: np.ndarray, b: np.ndarray, A: np.ndarray, one: float) -> None:
+def bias_activation(spec: int, code: int, p: float, Z: np.ndarray, b: np.ndarray, A: np.ndarray, one: float) -> None:
     """Z += b (per row), then A = sigma(Z): the rest of z = W a + b and a = sigma(z).
 
     Z, A: (n, m). ``p`` (the activation's parameter) and ``one`` are in Z's dtype.
@@ -569,52 +726,40 @@ def bias_activation(code: int, p: float, Z: np.ndarray, b: np.ndarray, A: np.nda
         bi = b[i]
         for c in range(m):
             Z[i, c] += bi
-    if code == SOFTMAX:                 # e^(z - max z) / sum e^(z - max z), per column
-        for c in range(m):
-            mx = Z[0, c]
-            for i in range(1, n):
-                z = Z[i, c]
-                if z > mx or z != z:    # NaN propagates, as in np.max
-                    mx = z
-            for i in range(n):
-                A[i, c] = math.exp(Z[i, c] - mx)
-            s = _column_sum(A, c, one - one)
-            for i in range(n):
-                A[i, c] = A[i, c] / s
+    if code == SOFTMAX:
+        _softmax_of(spec)[0](Z, A, one)
         return
-    k = 0
-    for sigma in literal_unroll(_FORWARD):
+    for k_sigma in literal_unroll(_forward_of(spec)):
+        k, sigma = k_sigma
         if k == code:
             for i in range(n):
                 for c in range(m):
                     A[i, c] = sigma(Z[i, c], p, one)
-        k += 1
 
 
 @njit(cache=True, error_model="numpy")
-def delta(code: int, p: float, dA: np.ndarray, Z: np.ndarray, A: np.ndarray, D: np.ndarray, one: float) -> None:
+def delta(spec: int, code: int, p: float, dA: np.ndarray, Z: np.ndarray, A: np.ndarray, D: np.ndarray, one: float) -> None:
     """delta = dA (.) sigma'(z) (BP1/BP2); softmax: its Jacobian-transpose product. D may be dA."""
     n, m = Z.shape
-    if code == SOFTMAX:                 # a (.) (dA - sum_k dA_k a_k)
-        terms = np.empty((n, 1), A.dtype)
-        for c in range(m):
-            for i in range(n):
-                terms[i, 0] = dA[i, c] * A[i, c]
-            s = _column_sum(terms, 0, one - one) if m == 1 else _column_sum(dA, c, one - one, A)
-            for i in range(n):
-                D[i, c] = A[i, c] * (dA[i, c] - s)
+    if code == SOFTMAX:
+        _softmax_of(spec)[1](dA, A, D, one)
         return
-    k = 0
-    for backward in literal_unroll(_DELTA):
+    for k_backward in literal_unroll(_delta_of(spec)):
+        k, backward = k_backward
         if k == code:
             for i in range(n):
                 for c in range(m):
                     D[i, c] = backward(dA[i, c], Z[i, c], A[i, c], p, one)
-        k += 1
+
+
+@njit(cache=True, no_cpython_wrapper=True)
+def _or(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
+    """a, or b where a is None (decided when compiling)."""
+    return b if a is None else a
 
 
 @njit(cache=True, error_model="numpy")
-def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: np.ndarray, Y: np.ndarray,
+def output_error(spec: int, loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: np.ndarray, Y: np.ndarray,
                  D: np.ndarray, cx: np.ndarray, one: float, tiny: float, classify: bool, m: float = 0,
                  w: np.ndarray | None = None, scratch: np.ndarray | None = None) -> int:
     """BP1: delta^L into D (with the batch's 1/m) and C_x of each example into cx.
@@ -623,10 +768,13 @@ def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: n
     With example weights ``w`` (b,): delta^L's column x times w_x, cx[x] = w_x C_x, and
     ``m`` is the whole batch's total weight (in the dtype), as losses.batch_mean has it.
     ``scratch`` (n, 1), if given, holds one example's terms of C_x (else it is made here).
+    An empty ``w`` is no weights (the engine's calls, one compiled form for both).
     Returns the number of examples classified right (0 unless ``classify``).
     """
     n, b = A.shape
-    if w is None:
+    weighted = w is not None and w.shape[0] > 0
+    ws = _or(w, cx)                     # (read only when weighted)
+    if not weighted:
         mm = _cast(A, b if m == 0 else m)   # the reference divides by A.shape[1], cast to the dtype
     else:
         mm = _cast(A, m) if m > 0 else one
@@ -634,21 +782,19 @@ def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: n
     zero = one - one
     # C_x's terms, summed as NumPy's sum(axis=0) sums them
     terms = np.empty((n, 1), A.dtype) if scratch is None else scratch
-    k = 0
-    for fs in literal_unroll(_LOSS):
+    for k_fs in literal_unroll(_loss_of(spec)):
+        k, (term, cost, grad) = k_fs
         if k == loss:
-            term, cost, grad = fs
             for c in range(b):
                 for i in range(n):
                     a, y = A[i, c], Y[c, i]
                     terms[i, 0] = term(a, y, tiny, one)
                     g = (a - y) if fused else grad(a, y, tiny, one)
-                    D[i, c] = g / mm if w is None else g * w[c] / mm
-                s = _column_sum(terms, 0, zero) if b == 1 else _rows_sum(terms, zero)
-                cx[c] = cost(s, half) if w is None else cost(s, half) * w[c]
-        k += 1
+                    D[i, c] = g * ws[c] / mm if weighted else g / mm
+                s = _column_sum(terms, np.int64(0), zero) if b == 1 else _rows_sum(terms, zero)
+                cx[c] = cost(s, half) * ws[c] if weighted else cost(s, half)
     if not fused:
-        delta(act, p, D, Z, A, D, one)
+        delta(spec, act, p, D, Z, A, D, one)
     correct = 0
     if classify:
         for c in range(b):
@@ -666,28 +812,26 @@ def output_error(loss: int, fused: bool, act: int, p: float, Z: np.ndarray, A: n
 
 
 @njit(cache=True, error_model="numpy")
-def apply_update(kind: int, p: np.ndarray, g: np.ndarray, s1: np.ndarray, s2: np.ndarray, h: Hyper, k0: float,
+def apply_update(spec: int, kind: int, p: np.ndarray, g: np.ndarray, s1: np.ndarray, s2: np.ndarray, h: Hyper, k0: float,
                  k1: float, wd: float) -> None:
     """The optimizer's update of one parameter array, in place: its declared
     scalar_update for each entry. (Loops from 0 over views: LLVM vectorizes them.)"""
-    k = 0
-    for step in literal_unroll(_UPDATE):
+    for k_step in literal_unroll(_update_of(spec)):
+        k, step = k_step
         if k == kind:
             for j in range(p.shape[0]):
                 p[j], s1[j], s2[j] = step(p[j], g[j], s1[j], s2[j], h, k0, k1, wd)
-        k += 1
 
 
-@njit(cache=True, error_model="numpy")
-def _prepare(opt: Opt, like: np.ndarray) -> tuple[float, float]:
+@njit(inline="always", error_model="numpy")
+def _prepare(spec: int, opt: Opt, like: np.ndarray) -> tuple[float, float]:
     """Advance the step count; the optimizer's per-step factors, in ``like``'s dtype."""
     opt.t[0] += 1.0
     k0, k1 = 0.0, 0.0
-    k = 0
-    for prepare in literal_unroll(_PREPARE):
+    for k_prepare in literal_unroll(_prepare_of(spec)):
+        k, prepare = k_prepare
         if k == opt.kind:
             k0, k1 = prepare(opt.hyper64, opt.t[0])
-        k += 1
     return _cast(like, k0), _cast(like, k1)
 
 
@@ -705,7 +849,7 @@ class _Work(NamedTuple):
     w: np.ndarray          # the whole batch's weights w[idx] (weighted runs)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _work(P: np.ndarray, sizes: np.ndarray, size: int) -> _Work:
     L = sizes.shape[0] - 1
     units = 0
@@ -719,8 +863,8 @@ def _work(P: np.ndarray, sizes: np.ndarray, size: int) -> _Work:
                  np.empty(size * sizes[L], P.dtype), np.empty(size, P.dtype), np.empty(size, P.dtype))
 
 
-@njit(cache=True, error_model="numpy")
-def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work: _Work,
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work: _Work,
           interleave: bool) -> tuple[float, int]:
     """Batch j of the run (see Batches): feed forward, BP1 and the cost; if it is finite,
     BP2-BP4 into G, each layer's update as soon as BP2 has used its W (``interleave``),
@@ -775,7 +919,7 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
             gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
         else:           # W @ A_prev
             gemm(f, ilp64, NO_TRANS, NO_TRANS, no, mb, ni, W, ni, _view(Abuf, u - ni * mb, (ni * mb,)), mb, Z, mb)
-        bias_activation(acts[l], params[l], Z, bias, A, one)
+        bias_activation(spec, acts[l], params[l], Z, bias, A, one)
         w += no * ni + no
         u += no * mb
     # BP1 and the cost C_x of each example
@@ -783,25 +927,24 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
     ZL = _view(Zbuf, u, (n_out, mb))
     AL = _view(Abuf, u, (n_out, mb))
     DL = _view(Dbuf, u, (n_out, mb))
+    m = np.float64(mbatch)
     if b.weighted:      # m = sum of w[idx] over the whole batch, summed as NumPy sums it
         for r in range(mbatch):
             wbuf[r] = b.w[order[s + r]]
-        m = pairwise_sum(wbuf, 0, mbatch, zero)
+        m = np.float64(pairwise_sum(wbuf, 0, mbatch, zero))
         k = 0
         for r in range(mbatch):         # then the part's own weights, in its order
             if 0 <= order[s + r] - b.lo < held:
                 wbuf[k] = wbuf[r]
                 k += 1
-        right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, m, _view(wbuf, 0, (mb,)), _view(dAbuf, 0, (n_out, 1)))
-    else:       # (dA is free until BP2: it lends the cost's terms their buffer)
-        right = output_error(arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
-                             arch.classify, mbatch, None, _view(dAbuf, 0, (n_out, 1)))
+    # (an empty w: no weights; dA is free until BP2: it lends the cost's terms their buffer)
+    right = output_error(spec, arch.loss, arch.fused, acts[L - 1], params[L - 1], ZL, AL, Yb, DL, cx, one, tiny,
+                         arch.classify, m, _view(wbuf, 0, (mb if b.weighted else 0,)), _view(dAbuf, 0, (n_out, 1)))
     cost = np.float64(pairwise_sum(cx, 0, mb, zero))
     if not math.isfinite(cost):
         return cost, right
     if interleave:
-        k0, k1 = _prepare(opt, P)
+        k0, k1 = _prepare(spec, opt, P)
     # BP2-BP4 from the top layer down (each layer's update as soon as BP2 has used its W)
     for l in range(L - 1, -1, -1):
         no, ni = sizes[l + 1], sizes[l]
@@ -836,30 +979,30 @@ def _step(b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas, work
             G[w + no * ni + i] = pairwise_sum(Dbuf, u + i * mb, mb, zero)
         if l > 0:                                             # BP2's Hadamard product
             u -= ni * mb
-            delta(acts[l - 1], params[l - 1], dA, _view(Zbuf, u, (ni, mb)),
+            delta(spec, acts[l - 1], params[l - 1], dA, _view(Zbuf, u, (ni, mb)),
                   _view(Abuf, u, (ni, mb)), _view(Dbuf, u, (ni, mb)), one)
         if interleave:
-            _update_layer(arch, flat, opt, l, w, no * ni, no, fold, k0, k1)
+            _update_layer(spec, arch, flat, opt, l, w, no * ni, no, fold, k0, k1)
     return cost, right
 
 
-@njit(cache=True, error_model="numpy")
-def _update_layer(arch: Arch, flat: Flat, opt: Opt, l: int, w: int, n_w: int, n_b: int, folded: bool, k0: float,
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _update_layer(spec: int, arch: Arch, flat: Flat, opt: Opt, l: int, w: int, n_w: int, n_b: int, folded: bool, k0: float,
                   k1: float) -> None:
     """The optimizer's update of layer l's W (unless folded into BP4) and b (if trained)."""
     P, G, S1, S2 = flat
     wb, be = w + n_w, w + n_w + (n_b if arch.train_b[l] else 0)
     if not folded:
-        apply_update(opt.kind, _view(P, w, (n_w,)), _view(G, w, (n_w,)), _view(S1, w, (n_w,)), _view(S2, w, (n_w,)),
+        apply_update(spec, opt.kind, _view(P, w, (n_w,)), _view(G, w, (n_w,)), _view(S1, w, (n_w,)), _view(S2, w, (n_w,)),
                      opt.hyper, k0, k1, opt.hyper.weight_decay)
     zero = _cast(P, 0.0)
     k = be - wb                         # the biases trained (none when fixed)
-    apply_update(opt.kind, _view(P, wb, (k,)), _view(G, wb, (k,)), _view(S1, wb, (k,)), _view(S2, wb, (k,)),
+    apply_update(spec, opt.kind, _view(P, wb, (k,)), _view(G, wb, (k,)), _view(S1, wb, (k,)), _view(S2, wb, (k,)),
                  opt.hyper, k0, k1, zero)
 
 
 @njit(cache=True, error_model="numpy")
-def train(batches: Batches, arch: Arch, flat: Flat, opt: Opt, blas: Blas, costs: np.ndarray,
+def train(spec: int, batches: Batches, arch: Arch, flat: Flat, opt: Opt, blas: Blas, costs: np.ndarray,
           correct: np.ndarray) -> tuple[int, float]:
     """The batches of ``batches``, one step each (forward, backprop, update), stopping at
     the first whose cost is not finite (its update is not applied); the one entry point
@@ -867,13 +1010,16 @@ def train(batches: Batches, arch: Arch, flat: Flat, opt: Opt, blas: Blas, costs:
 
     Fills ``costs[j]`` (the batch's sum of C_x, float64) and ``correct[j]`` for each
     batch trained. Returns (batches trained, the cost of the one that stopped it or 0).
+    ``spec`` (:func:`spec_of`) is compiled as a constant: one compiled form per kind of
+    network.
     """
+    literally(spec)     # (compiled once per value of spec)
     owned = _work(flat.P, arch.sizes, batches.size)
     # views owning nothing, of arrays the arguments and ``owned`` hold to the end
     batches, arch, flat, opt = _borrow(batches), _borrow(arch), _borrow(flat), _borrow(opt)
     work = _borrow(owned)
     for j in range(batches.count):
-        cost, right = _step(batches, j, arch, flat, opt, blas, work, True)
+        cost, right = _step(spec, batches, j, arch, flat, opt, blas, work, True)
         if not math.isfinite(cost):
             _hold(owned)
             return j, cost
@@ -883,26 +1029,29 @@ def train(batches: Batches, arch: Arch, flat: Flat, opt: Opt, blas: Blas, costs:
     return batches.count, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True)
 def _hold(work: _Work) -> None:
     """Nothing: a use of the buffers after the loop, so that numba frees them only then
     (it frees a variable after its last use, and the loop reads them through views)."""
 
 
 @njit(cache=True, error_model="numpy")
-def gradients(batches: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas: Blas) -> tuple[float, int]:
+def gradients(spec: int, batches: Batches, j: int, arch: Arch, flat: Flat, opt: Opt,
+              blas: Blas) -> tuple[float, int]:
     """Batch j of the run up to BP3/BP4: the gradients of this part into G, no update.
     Returns (this part's sum of C_x, examples classified right)."""
-    return _step(batches, j, arch, flat, opt, blas, _work(flat.P, arch.sizes, batches.size), False)
+    literally(spec)     # (compiled once per value of spec)
+    return _step(spec, batches, j, arch, flat, opt, blas, _work(flat.P, arch.sizes, batches.size), False)
 
 
 @njit(cache=True, error_model="numpy")
-def update(arch: Arch, flat: Flat, opt: Opt) -> None:
+def update(spec: int, arch: Arch, flat: Flat, opt: Opt) -> None:
     """The optimizer's step on every layer from G (after the gradients were added up)."""
-    k0, k1 = _prepare(opt, flat.P)
+    literally(spec)     # (compiled once per value of spec)
+    k0, k1 = _prepare(spec, opt, flat.P)
     sizes = arch.sizes
     w = 0
     for l in range(sizes.shape[0] - 1):
         no, ni = sizes[l + 1], sizes[l]
-        _update_layer(arch, flat, opt, l, w, no * ni, no, False, k0, k1)
+        _update_layer(spec, arch, flat, opt, l, w, no * ni, no, False, k0, k1)
         w += no * ni + no

@@ -9,6 +9,12 @@
   It is tested against the reference on random networks of every activation, loss
   and optimizer (``tests/test_engines.py``).
 
+The numba engine compiles its kernels once per kind of network (its activations, loss
+and optimizer), into numba's on-disk cache; with the environment variable
+``DELTAPROP_KERNELS=general`` it compiles one form for every kind instead (slower to
+compile the first time, then nothing more for each new kind: for a session or a test
+suite that tries many). The bits are the same either way.
+
 ``engine=None`` (or ``"auto"``) picks ``"numba"`` when it is installed and supports the
 network and optimizer, else ``"numpy"``.
 
@@ -41,6 +47,7 @@ The contract every engine keeps (the training loop relies on it):
 from __future__ import annotations
 
 import importlib.util
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -278,6 +285,7 @@ class NumbaEngine(Engine):
             train_b=np.array([not layer.fixed_bias for layer in layers], dtype=np.bool_),
             loss=K.LOSS_CODES[net.loss_fn.name], fused=net.fused, classify=net.is_classifier,
             tiny=np.finfo(dt).tiny)
+        self._spec = kernel_spec(net, optimizer)
         blas = K.gemm_functions()
         assert blas is not None, "NumbaEngine.supports found the BLAS"
         self._blas = K.Blas(blas[dt.name], blas["gemv_" + dt.name], blas["ilp64"])
@@ -372,18 +380,18 @@ class NumbaEngine(Engine):
         K = self._k
         failure = None
         if self.comm is None:
-            done, bad_cost = K.train(batches, self._arch, self._flat, opt, self._blas, costs, correct)
+            done, bad_cost = K.call(K.train, self._spec, batches, self._arch, self._flat, opt, self._blas, costs, correct)
             if done < count:
                 failure = Failure(int(done), float(bad_cost), False)
         else:
             done = 0
             for j in range(count):            # the ranks meet between BP3/BP4 and the step
-                c, right = K.gradients(batches, j, self._arch, self._flat, opt, self._blas)
+                c, right = K.call(K.gradients, self._spec, batches, j, self._arch, self._flat, opt, self._blas)
                 c, right = self._add_up([self._flat.G], c, right)
                 if not np.isfinite(c):
                     failure = Failure(j, c, False)
                     break
-                K.update(self._arch, self._flat, opt)
+                K.call(K.update, self._spec, self._arch, self._flat, opt)
                 costs[j], correct[j] = c, right
                 done = j + 1
         return done, failure
@@ -396,6 +404,20 @@ def _put(state: dict[str, np.ndarray], key: str, value: np.ndarray) -> None:
         old[...] = value
     else:
         state[key] = value.copy()
+
+
+def kernel_spec(net: NetworkLike, optimizer: Optimizer) -> int:
+    """What the numba engine's kernels are compiled for, for this network and optimizer:
+    its kind (``_kernels.spec_of``), or every kind with ``DELTAPROP_KERNELS=general``."""
+    from . import _kernels as K
+    kernels = os.environ.get("DELTAPROP_KERNELS", "specialized")
+    if kernels not in ("specialized", "general"):
+        raise ValidationError(f"The environment variable DELTAPROP_KERNELS must be 'specialized' or 'general'. "
+                              f"Got {kernels!r} instead.")
+    if kernels == "general":
+        return K.ANY
+    return K.spec_of([K.ACTIVATION_CODES[layer.activation.name] for layer in net.layers],
+                     K.LOSS_CODES[net.loss_fn.name], K.OPTIMIZER_CODES[type(optimizer).__name__])
 
 
 def numba_available() -> bool:
