@@ -36,7 +36,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache build src/*.egg-info
 
 # make bench: the benchmark suite (benchmarks/README.md): deltaprop, PyTorch, JAX and
-# scikit-learn on the workloads W1-W3, each in its own venv under benchmarks/.venvs/
+# scikit-learn on the workloads W1-W4 (scikit-learn not on W4), each in its own venv under benchmarks/.venvs/
 # (created if missing). Never part of `make test`. Options go through BENCH_ARGS, e.g.
 #   make bench BENCH_ARGS="--quick --workloads W1 --rounds 2"   (the bar chart is always drawn)
 BENCH_ARGS ?=

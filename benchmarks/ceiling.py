@@ -14,7 +14,9 @@ operands laid out as deltaprop lays them out (the input batch is a transposed vi
 gathered rows; A_prev.T and W.T are views). Each shape is timed in blocks of repeated
 calls; the per-call time is the best block's mean (a ceiling: the least time the BLAS
 needed), and the median block is kept too. Least time per epoch = sum over the epoch's
-steps of the sum of that step's products (W2's short last batch of 96 is timed at 96).
+steps of the sum of that step's products (the short last batch of W2 and W4, 96 examples,
+is timed at 96). ``per_batch[m]["step_best_s"]`` is the least time of one step at batch m
+(run.py uses it for per-step timings, ``--steps``).
 Elementwise work (activations, the loss, the update) is left out, so no implementation
 that calls this BLAS for its products can be faster than the ceiling.
 
@@ -104,7 +106,7 @@ def ceiling(workload: str, min_block_s=0.02, blocks=15) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workloads", default="W1,W2,W3")
+    p.add_argument("--workloads", default=",".join(common.WORKLOADS))
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     res = {"tool": "ceiling", "threads": common.THREADS, "numpy": np.__version__,

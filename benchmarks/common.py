@@ -31,7 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 DATA_DIR = Path(os.environ.get("BENCH_DATA", ROOT / "data" / "mnist"))
 
-from workloads import WORKLOADS, steps_per_epoch  # noqa: E402,F401
+from workloads import NOT_RUN, WORKLOADS, steps_per_epoch  # noqa: E402,F401
 
 #: The 2-2-2 worked example (dp.examples.mazur()): weights (n_out, n_in), fixed biases,
 #: one training example. Written out so that the peers need not import deltaprop.
@@ -117,11 +117,53 @@ def arg_parser(tool: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=f"One benchmark run of {tool} (one workload, one process).")
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--epochs", type=int, default=None,
-                   help="timed epochs (W1/W2; default: the workload's, 30 or 5); W3: ignored")
+                   help="timed epochs (W1/W2/W4; default: the workload's, 30, 5 or 1); W3: ignored")
+    p.add_argument("--steps", type=int, default=None,
+                   help="W1/W2/W4: time N full mini-batch steps instead of whole epochs: one epoch over the "
+                        "first N x batch training images, reported per step (ms/step), never as an epoch")
+    p.add_argument("--warmup-steps", type=int, default=None,
+                   help="W1/W2/W4: the untimed warm-up is N full steps and the epoch's short last batch "
+                        "(default: the workload's warmup_steps (W4: 20), else one whole epoch)")
     p.add_argument("--updates", type=int, default=None, help="W3: timed updates (default 10000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write the result JSON here (default: stdout)")
     return p
+
+
+def training_rows(args, wl: dict) -> int:
+    """How many training images the timed run uses: the workload's, or N x batch with ``--steps N``."""
+    if args.steps is None:
+        return wl["n_train"]
+    if args.epochs not in (None, 1):
+        raise SystemExit("--steps N times one pass over N x batch images; leave --epochs out")
+    n = args.steps * wl["batch"]
+    if not 0 < n <= wl["n_train"]:
+        raise SystemExit(f"--steps {args.steps}: between 1 and {wl['n_train'] // wl['batch']} for {args.workload}")
+    return n
+
+
+def timed_epochs(args, wl: dict) -> int:
+    return 1 if args.steps is not None else (args.epochs or wl["epochs"])
+
+
+def warmup_plan(args, wl: dict, n: int) -> tuple[int, int | None]:
+    """``(rows, steps)`` of the untimed warm-up over ``n`` training rows: ``steps`` full
+    mini-batches and the epoch's short last batch (``rows = steps x batch + n % batch``),
+    or ``(n, None)``, one whole epoch, when no warm-up steps are set or they cover the epoch."""
+    k = args.warmup_steps if args.warmup_steps is not None else wl.get("warmup_steps")
+    b = wl["batch"]
+    if k is None or k >= n // b:
+        return n, None
+    if k < 1:
+        raise SystemExit("--warmup-steps: at least 1")
+    return k * b + n % b, k
+
+
+def timing(args, seconds: float, epochs: int) -> dict:
+    """The fields of a timed run: per epoch (``s/epoch``), or per step (``ms/step``) with ``--steps``."""
+    if args.steps is not None:
+        return {"unit": "ms/step", "steps": args.steps, "epochs": None, "value": seconds / args.steps * 1e3}
+    return {"unit": "s/epoch", "epochs": epochs, "value": seconds / epochs}
 
 
 class Run:

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""deltaprop's benchmark suite: W1, W2, W3 in deltaprop, PyTorch, JAX and scikit-learn.
+"""deltaprop's benchmark suite: W1-W4 in deltaprop, PyTorch, JAX and scikit-learn.
 
-    python3 benchmarks/run.py [--quick] [--workloads W1,W2,W3] [--tools ...] [--rounds N] [--plot]
+    python3 benchmarks/run.py [--quick] [--workloads W1,W2,W3,W4] [--tools ...] [--rounds N] [--plot]
 
 (``make bench BENCH_ARGS="..."`` runs this.) Standard library only: it creates each
 tool's virtual environment under benchmarks/.venvs/ if missing, runs every tool in its
 own process, interleaved tool by tool in each round (the starting tool rotates from
-round to round), measures the NumPy matrix-product ceiling in each round, and writes
-benchmarks/results/latest.json and latest.md (and latest.png with --plot).
+round to round), measures the NumPy matrix-product ceiling in each round and, for W1-W3,
+the numba engine's compile time with an empty numba cache (a fresh install), and writes
+benchmarks/results/latest.json and latest.md (and latest.png with --plot). A (tool,
+workload) pair in workloads.NOT_RUN (scikit-learn and W4) is skipped and reported as
+"not run" with its reason.
 See benchmarks/README.md for what each workload and tool runs.
 """
 
@@ -23,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,8 +45,12 @@ TOOLS = {
     "sklearn": dict(env="sklearn", script="tool_sklearn.py", args=[], label="scikit-learn MLP"),
     "deltaprop-baseline": dict(env=None, script="tool_deltaprop.py", args=[], label="deltaprop (baseline)"),
 }
-ALL_WORKLOADS = ("W1", "W2", "W3")
-QUICK_EPOCHS = {"W1": 2, "W2": 1}
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4")
+#: --quick: W1 and W2 fewer epochs; W4 a fraction of one epoch (40 full steps of 256 of its
+#: 234), timed as those steps and reported per step (ms/step), never extrapolated to an epoch.
+QUICK = {"W1": {"epochs": 2}, "W2": {"epochs": 1}, "W4": {"steps": 40}}
+#: The workloads whose first-run compile time with an empty numba cache is measured (the issue's).
+FRESH_COMPILE_WORKLOADS = ("W1", "W2", "W3")
 
 
 def log(msg: str) -> None:
@@ -130,6 +138,22 @@ def ensure_env(env: str) -> dict:
     return {**stamp, "created_now": True}
 
 
+def run_length(w: str, args) -> dict:
+    """One timed run of workload ``w``: ``{"epochs": E}`` or, W4 under --quick, ``{"steps": S}``; W3: ``{}``."""
+    if w == "W3":
+        return {}
+    if args.epochs:
+        return {"epochs": args.epochs}
+    if args.quick:
+        return dict(QUICK[w])
+    import workloads as wls
+    return {"epochs": wls.WORKLOADS[w]["epochs"]}
+
+
+def length_args(length: dict) -> list[str]:
+    return [a for k, v in length.items() for a in (f"--{k}", str(v))]
+
+
 def prime_numba(workloads: list[str], raw: Path, threads: int, timeout: float, env: str = "deltaprop") -> dict:
     """Compile the numba engine's kernels into numba's on-disk cache once, untimed: a user
     pays that once per install (and CPU), not per run, and a timed process that compiled
@@ -137,7 +161,9 @@ def prime_numba(workloads: list[str], raw: Path, threads: int, timeout: float, e
     spent = {}
     for w in workloads:
         cmd = [str(env_python(env)), TOOLS["deltaprop"]["script"], "--workload", w, "--engine", "numba"]
-        if w != "W3":
+        if w == "W4":
+            cmd += ["--steps", "2", "--warmup-steps", "1"]     # the same kernels as a whole epoch, for less
+        elif w != "W3":
             cmd += ["--epochs", "1"]
         t = time.perf_counter()
         res = run_process(cmd, raw / f"prime-{env}-{w}.json", threads, timeout)
@@ -145,6 +171,27 @@ def prime_numba(workloads: list[str], raw: Path, threads: int, timeout: float, e
         log(f"[setup] numba cache of {env} for {w}: {spent[w]:.1f} s"
             + (f" (FAILED: {res['error']})" if "error" in res else ""))
     return spent
+
+
+def fresh_compile(w: str, r: int, raw: Path, threads: int, timeout: float) -> dict:
+    """The numba engine's first fit with an EMPTY numba cache, as on a fresh install: the
+    deltaprop tool with ``--startup-only`` in a process whose ``NUMBA_CACHE_DIR`` is a new
+    empty folder (numba then reads and writes only there; the filled cache the timed runs
+    use is left alone). Its ``startup_s`` (the first fit's time minus the same fit
+    repeated) is the compile time; ``cache_files_written`` shows the kernels really were
+    compiled into the empty folder."""
+    tmp = tempfile.mkdtemp(prefix="deltaprop-bench-numba-")
+    try:
+        cmd = [str(env_python("deltaprop")), TOOLS["deltaprop"]["script"], "--workload", w, "--seed", str(r),
+               "--engine", "numba", "--startup-only"]
+        res = run_process(cmd, raw / f"r{r}-{w}-fresh-numba-cache.json", threads, timeout,
+                          extra_env={"NUMBA_CACHE_DIR": tmp})
+        res["cache_files_written"] = sum(len(files) for _, _, files in os.walk(tmp))
+        if "error" not in res and not res["cache_files_written"]:
+            res["error"] = "nothing was written to the empty NUMBA_CACHE_DIR: the kernels were not compiled there"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
 
 
 def probe_deltaprop() -> dict:
@@ -234,12 +281,12 @@ def _pin(threads: int):
     return lambda: os.sched_setaffinity(0, keep)
 
 
-def run_process(cmd: list[str], out: Path, threads: int, timeout: float) -> dict:
+def run_process(cmd: list[str], out: Path, threads: int, timeout: float, extra_env: dict | None = None) -> dict:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     t = time.perf_counter()
     try:
-        proc = subprocess.run(cmd + ["--out", str(out)], env=child_env(threads), capture_output=True, text=True,
-                              timeout=timeout, cwd=BENCH, preexec_fn=_pin(threads))
+        proc = subprocess.run(cmd + ["--out", str(out)], env={**child_env(threads), **(extra_env or {})},
+                              capture_output=True, text=True, timeout=timeout, cwd=BENCH, preexec_fn=_pin(threads))
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s", "wall_s": time.perf_counter() - t}
     wall = time.perf_counter() - t
@@ -281,11 +328,38 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
-def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workloads: list[str]) -> dict:
+def _stats(xs) -> dict | None:
+    """``{"per_round", "median", "min", "max"}`` of per-round values (None: there are none)."""
+    xs = [x for x in xs if x is not None]
+    return {"per_round": xs, "median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
+
+
+def _ceiling_value(c: dict, w: str, unit: str) -> float | None:
+    """One round's ceiling for workload ``w`` in the rows' unit: per epoch or per update as
+    ceiling.py gives it, or per full mini-batch step (ms/step) for runs timed in steps."""
+    cw = c.get("workloads", {}).get(w)
+    if not cw:
+        return None
+    if unit == "ms/step":
+        import workloads as wls
+        step = cw["per_batch"].get(str(wls.WORKLOADS[w]["batch"]))
+        return step["step_best_s"] * 1e3 if step else None
+    return cw["value"]
+
+
+def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workloads: list[str],
+              not_run: dict | None = None, fresh: list[dict] | None = None) -> dict:
+    """Per workload: each entry's medians over the rounds, the ceiling (the median of its
+    rounds), deltaprop's ratios to each peer (ratios of medians, and round by round), and the
+    empty-cache compile runs. ``not_run``: ``{(entry id, workload): reason}``."""
+    not_run, fresh = not_run or {}, fresh or []
     summary = {}
     for w in workloads:
         rows = {}
         for e in entries:
+            if (e["id"], w) in not_run:
+                rows[e["id"]] = {"label": e["label"], "not_run": not_run[e["id"], w], "errors": []}
+                continue
             rs = [r for r in runs if r["entry"] == e["id"] and r["workload"] == w]
             ok = [r["result"] for r in rs if "error" not in r["result"]]
             errors = [r["result"]["error"] for r in rs if "error" in r["result"]]
@@ -297,7 +371,7 @@ def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workl
             rows[e["id"]] = {
                 "label": e["label"], "unit": ok[0]["unit"], "n": len(ok), "values": vals,
                 "median": statistics.median(vals), "min": min(vals), "max": max(vals),
-                "epochs": ok[0].get("epochs"), "updates": ok[0].get("updates"),
+                "epochs": ok[0].get("epochs"), "steps": ok[0].get("steps"), "updates": ok[0].get("updates"),
                 "test_accuracy": accs, "test_accuracy_median": _median(accs),
                 "final_loss": [r.get("final_loss") for r in ok] if w == "W3" else None,
                 "final_loss_note": ok[0].get("final_loss_note"),
@@ -308,17 +382,26 @@ def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workl
                 "peak_rss_mib_max": max(r["rss_mib"]["peak"] for r in ok),
                 "rss_after_data_mib": _median([r["rss_mib"].get("after_data") for r in ok]),
                 "warmup_s": _median([r.get("warmup_s") for r in ok]),
+                "warmup_steps": ok[0].get("warmup_steps"),
+                # deltaprop: the first fit's time minus the same fit repeated (numba's cache filled)
+                "startup_s": _median([r.get("startup_s") for r in ok]),
                 "compile_s": _median([r.get("compile_s") for r in ok]),
                 "import_s": _median([r["phases_s"].get("import") for r in ok]),
                 "data_s": _median([r["phases_s"].get("data") for r in ok]),
                 "process_wall_s": _median([r.get("wall_s") for r in ok]),
                 "errors": errors,
             }
-        cvals = [c["workloads"][w]["value"] for c in ceilings if w in c.get("workloads", {})]
-        ceil = min(cvals) if cvals else None
-        for row in rows.values():
+        unit = next((r["unit"] for r in rows.values() if r.get("unit")), "us/update" if w == "W3" else "s/epoch")
+        # The ceiling: each round's is the least time its matrix products need (ceiling.py);
+        # compared with the entries' medians, the median of those rounds (medians with medians).
+        c_round = {c["round"]: v for c in ceilings if (v := _ceiling_value(c, w, unit)) is not None}
+        cvals = [c_round[r] for r in sorted(c_round)]
+        ceil = statistics.median(cvals) if cvals else None
+        for eid, row in rows.items():
             if ceil and row.get("median"):
                 row["ceiling_fraction"] = ceil / row["median"]
+                mine = _by_round(runs, eid, w)
+                row["ceiling_fraction_rounds"] = _stats([c_round[r] / mine[r] for r in sorted(mine) if r in c_round])
         ratios = {}
         for d in [e for e in entries if e["tool"] == "deltaprop"]:
             dm = rows.get(d["id"], {}).get("median")
@@ -333,14 +416,23 @@ def summarise(runs: list[dict], ceilings: list[dict], entries: list[dict], workl
             paired[d["id"]] = {}
             for p in entries:
                 theirs = _by_round(runs, p["id"], w) if p["id"] != d["id"] else {}
-                rs = [mine[r] / theirs[r] for r in sorted(mine) if theirs.get(r)]
-                paired[d["id"]][p["id"]] = ({"per_round": rs, "median": statistics.median(rs), "min": min(rs),
-                                             "max": max(rs)} if rs else None)
-        summary[w] = {"ceiling": {"value": ceil, "unit": "us/update" if w == "W3" else "s/epoch",
-                                  "per_round": cvals,
-                                  "detail": next((c["workloads"][w] for c in ceilings
-                                                  if c.get("workloads", {}).get(w, {}).get("value") == ceil), None)},
-                      "rows": rows, "ratios": ratios, "paired_ratios": paired}
+                paired[d["id"]][p["id"]] = _stats([mine[r] / theirs[r] for r in sorted(mine) if theirs.get(r)])
+        fr = [x for x in fresh if x["workload"] == w]
+        fresh_ok = [x["result"] for x in fr if "error" not in x["result"]]
+        fresh_summary = ({**(_stats([x.get("startup_s") for x in fresh_ok]) or {}),
+                          "warmup_s": [x.get("warmup_s") for x in fresh_ok],
+                          "repeat_s": [x.get("repeat_s") for x in fresh_ok],
+                          "cache_files_written": [x.get("cache_files_written") for x in fresh_ok],
+                          "peak_rss_mib": _median([x["rss_mib"]["peak"] for x in fresh_ok]),
+                          "errors": [x["result"]["error"] for x in fr if "error" in x["result"]]}
+                         if fr else None)
+        detail = None
+        if ceil is not None:
+            near = min(c_round, key=lambda r: abs(c_round[r] - ceil))
+            detail = next(c["workloads"][w] for c in ceilings if c["round"] == near)
+        summary[w] = {"ceiling": {"value": ceil, "unit": unit, "statistic": "median of the rounds", "per_round": cvals,
+                                  "detail": detail},
+                      "rows": rows, "ratios": ratios, "paired_ratios": paired, "fresh_compile": fresh_summary}
     return summary
 
 
@@ -350,65 +442,115 @@ def _spread(s: dict, d: str, peer: str, digits: int, dash: str) -> str:
     return f" ({pr['min']:.{digits}f}{dash}{pr['max']:.{digits}f})" if pr and len(pr["per_round"]) > 1 else ""
 
 
+def _rounds(st: dict | None, fmt: str, suffix: str = "") -> str:
+    """' (rounds least-greatest)' of per-round values (``_stats``), or '' for one round or none."""
+    if not st or len(st["per_round"]) < 2:
+        return ""
+    return f" (rounds {format(st['min'], fmt)}-{format(st['max'], fmt)}{suffix})"
+
+
 def _openblas_env() -> dict:
     return {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
 
 
-def _by_round(runs: list[dict], entry: str, w: str) -> dict:
-    """{round: value} of one entry's successful runs of workload ``w``."""
-    return {r["round"]: r["result"]["value"] for r in runs
-            if r["entry"] == entry and r["workload"] == w and "error" not in r["result"] and r["result"].get("value")}
+def _by_round(runs: list[dict], entry: str, w: str, key: str = "value", sub: str | None = None) -> dict:
+    """{round: result[key]} (or result[key][sub]) of one entry's successful runs of workload ``w``
+    (rounds where it is missing, or zero, left out)."""
+    out = {}
+    for r in runs:
+        res = r["result"]
+        if r["entry"] != entry or r["workload"] != w or "error" in res:
+            continue
+        v = res.get(key)
+        if sub is not None:
+            v = (v or {}).get(sub)
+        if v:
+            out[r["round"]] = v
+    return out
 
 
-#: The issue's targets for deltaprop (its default engine: numba when installed), as
-#: (workload, description, function of the summary -> (measured text, holds)).
 def _ratio(s, d, peer):
     return s["ratios"].get(d, {}).get(peer)
 
 
 def targets(report: dict) -> list[dict]:
-    """Each target of the issue, evaluated on this run's medians (None: not measured)."""
-    summ, quick = report["summary"], report["config"]["quick"]
+    """The issue's targets for deltaprop's default engine (numba: the column deltaprop-numba),
+    each evaluated on this run's medians, with the spread of the rounds' own values
+    (holds None: not measured or not checked)."""
+    summ, quick, runs = report["summary"], report["config"]["quick"], report.get("runs", [])
     ids = [e["id"] for e in report["entries"] if e["tool"] == "deltaprop"]
     d = "deltaprop-numba" if "deltaprop-numba" in ids else (ids[0] if ids else None)
+    labels = {e["id"]: e["label"] for e in report["entries"]}
     rows = []
 
     def add(w, what, value, ok, shown):
         rows.append({"workload": w, "target": what, "measured": shown if value is not None else "not measured",
                      "holds": (bool(ok) if value is not None else None)})
 
-    def ratio_target(w, peer, limit, label):
-        r = _ratio(summ[w], d, peer) if w in summ else None
-        spread = _spread(summ[w], d, peer, 3, "-").replace(" (", " (rounds ") if w in summ else ""
-        add(w, f"<= {limit} x {label}" if limit != 1 else f"faster than {label}", r,
-            r is not None and r <= limit if limit != 1 else r is not None and r < 1,
-            f"{r:.3f} x{spread}" if r else "")
+    def per(w):
+        unit = summ[w]["ceiling"]["unit"]
+        return {"us/update": " (per update)", "ms/step": " (per step: --quick times steps, not epochs)"}.get(unit, "")
+
+    def ratio_target(w, peer, limit):
+        what = f"<= {limit:.1f} x {labels.get(peer, peer)}{per(w)}"
+        reason = summ[w]["rows"].get(peer, {}).get("not_run")
+        if reason:
+            rows.append({"workload": w, "target": what, "measured": f"not run: {reason}", "holds": None})
+            return
+        r = _ratio(summ[w], d, peer)
+        spread = _spread(summ[w], d, peer, 3, "-").replace(" (", " (rounds ")
+        add(w, what, r, r is not None and r <= limit, f"{r:.3f} x{spread}" if r else "")
 
     def ceiling_target(w, frac):
-        row = summ.get(w, {}).get("rows", {}).get(d, {}) if w in summ else {}
+        row = summ[w]["rows"].get(d, {})
         f = row.get("ceiling_fraction")
-        add(w, f">= {frac:.0%} of the matrix-product ceiling", f, f is not None and f >= frac, f"{f:.0%}" if f else "")
+        add(w, f">= {frac:.0%} of the matrix-product ceiling{per(w)}", f, f is not None and f >= frac,
+            f"{f:.1%}{_rounds(row.get('ceiling_fraction_rounds'), '.1%')}" if f else "")
 
     if "W1" in summ:
-        ratio_target("W1", "torch", 0.10, "PyTorch")
-        ratio_target("W1", "jax-step", 1, "JAX jit step")
-        ratio_target("W1", "jax-scan", 1, "JAX lax.scan epoch")
-        ratio_target("W1", "sklearn", 0.2, "scikit-learn")
-        ceiling_target("W1", 0.5)
+        ratio_target("W1", "jax-scan", 0.6)
+        ceiling_target("W1", 0.85)
     if "W2" in summ:
-        ratio_target("W2", "torch", 0.5, "PyTorch")
-        ratio_target("W2", "jax-step", 1, "JAX jit step")
-        ratio_target("W2", "sklearn", 0.5, "scikit-learn")
-        ceiling_target("W2", 0.6)
+        ratio_target("W2", "jax-scan", 0.9)
+        ceiling_target("W2", 0.75)
         mine = summ["W2"]["rows"].get(d, {}).get("peak_rss_mib")
         theirs = summ["W2"]["rows"].get("torch", {}).get("peak_rss_mib")
         r = mine / theirs if mine and theirs else None
-        add("W2", "peak resident memory <= 0.7 x PyTorch's", r, r is not None and r <= 0.7,
-            f"{mine:.0f} / {theirs:.0f} MiB = {r:.2f} x" if r else "")
+        m_r = _by_round(runs, d, "W2", "rss_mib", "peak")
+        t_r = _by_round(runs, "torch", "W2", "rss_mib", "peak")
+        st = _stats([m_r[k] / t_r[k] for k in sorted(m_r) if k in t_r])
+        add("W2", "peak resident memory <= 0.6 x PyTorch's", r, r is not None and r <= 0.6,
+            f"{mine:.0f} / {theirs:.0f} MiB = {r:.2f} x{_rounds(st, '.2f')}" if r else "")
     if "W3" in summ:
-        ratio_target("W3", "torch", 0.03, "PyTorch")
-        ratio_target("W3", "jax-step", 1, "JAX jit step")
-        ratio_target("W3", "sklearn", 0.15, "scikit-learn")
+        ratio_target("W3", "jax-scan", 1.0)
+    if "W4" in summ:
+        ceiling_target("W4", 0.90)
+        for peer in ("torch", "jax-step", "jax-scan"):
+            ratio_target("W4", peer, 1.0)
+    # Start-up, numba's cache filled: the first fit of a process minus the same fit repeated
+    # in it (tool_deltaprop.py, startup_s), against JAX's ahead-of-time compile of the same
+    # workload (tool_jax.py, compile_s), the lesser of its two variants.
+    for w in (w for w in FRESH_COMPILE_WORKLOADS if w in summ):
+        what = "start-up: the first fit in a new process (numba cache filled) adds <= JAX's compile time"
+        mine = summ[w]["rows"].get(d, {}).get("startup_s")
+        jax = [(p, summ[w]["rows"].get(p, {}).get("compile_s")) for p in ("jax-step", "jax-scan")]
+        jax = [(p, v) for p, v in jax if v is not None]
+        if mine is None or not jax:
+            add(w, what, None, None, "")
+            continue
+        peer, ref = min(jax, key=lambda pv: pv[1])
+        m_r = _by_round(runs, d, w, "startup_s")
+        j_r = _by_round(runs, peer, w, "compile_s")
+        st = _stats([m_r[k] / j_r[k] for k in sorted(m_r) if k in j_r])
+        both = ", ".join(f"{labels[p]} {v:.2f} s" for p, v in jax)
+        add(w, what, mine, mine <= ref,
+            f"{mine:.2f} s vs {ref:.2f} s (the lesser of JAX's: {both}) = {mine / ref:.2f} x{_rounds(st, '.2f')}")
+    # Compile on a fresh install: the same difference in a process whose numba cache is empty.
+    for w in (w for w in FRESH_COMPILE_WORKLOADS if w in summ):
+        fc = summ[w].get("fresh_compile") or {}
+        v = fc.get("median")
+        add(w, "compile on a fresh install: the first fit with an empty numba cache compiles in <= 5 s", v,
+            v is not None and v <= 5.0, f"{v:.2f} s{_rounds(fc, '.2f', ' s')}" if v is not None else "")
     for w, need, epochs in (("W1", 0.95, 30), ("W2", 0.975, 5)):
         if w not in summ:
             continue
@@ -444,16 +586,38 @@ def _blas_lines(report: dict) -> list[str]:
 def _fmt(x, unit):
     if x is None:
         return "—"
-    if unit == "us/update":
-        return f"{x:.1f}"
+    if unit in ("us/update", "ms/step"):
+        return f"{x:.2f}" if unit == "ms/step" and x < 10 else f"{x:.1f}"
     return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+
+
+#: One line per workload for the report's headings.
+WHAT = {"W1": "784-30-10 sigmoid, quadratic cost, SGD lr 3.0, batch 10, float64, 50,000 images",
+        "W2": "784-256-256-10 ReLU, softmax + cross-entropy, Adam lr 1e-3, batch 128, float32, 60,000 images",
+        "W3": "the 2-2-2 worked example, 10,000 updates of batch 1, SGD lr 0.5, float64",
+        "W4": "784-2048-2048-10 ReLU, softmax + cross-entropy, Adam lr 1e-3, batch 256, float32, 60,000 images"}
+
+
+def _lengths(cfg: dict) -> str:
+    """What one timed run of each workload is, e.g. 'W1 30 epochs, W3 10,000 updates, W4 40 steps'."""
+    out = []
+    for w in cfg["workloads"]:
+        if w == "W3":
+            out.append("W3 10,000 updates")
+        elif (cfg.get("steps") or {}).get(w):
+            out.append(f"{w} {cfg['steps'][w]} steps (timed per step)")
+        else:
+            e = cfg["epochs"].get(w)
+            out.append(f"{w} {e} epoch{'s' if e != 1 else ''}")
+    return ", ".join(out)
 
 
 def markdown(report: dict) -> str:
     m, cfg = report["machine"], report["config"]
     lines = [f"# deltaprop benchmarks — {report['date'][:10]}", ""]
-    mode = ("**--quick**: timing only, fewer epochs; the accuracies are NOT at the target epoch counts"
-            if cfg["quick"] else "full: W1 30 epochs, W2 5 epochs, W3 10,000 updates per run")
+    mode = ("**--quick**: timing only, fewer epochs (W4: steps); the accuracies are NOT at the target epoch counts: "
+            if cfg["quick"] else "full: ") + _lengths(cfg) + " per run"
+    warm_w4 = report["workloads"].get("W4", {}).get("warmup_steps")
     lines += [
         f"Measured {report['date']} on {m.get('cpu_model', '?')} ({m.get('cpus_usable', m.get('cpu_count'))} "
         f"cores usable, {m.get('memory_gib', '?')} GiB), {m['platform']}, Python {m['python']}; "
@@ -461,7 +625,9 @@ def markdown(report: dict) -> str:
         f"{mode}. deltaprop {report['deltaprop'].get('version')} at commit "
         f"`{(report['git'].get('commit') or '?')[:10]}`" + (" (library modified)" if report['git'].get("library_dirty") else "")
         + ". Times are medians over the rounds; each run's time is one whole training run divided by its "
-          "epochs (or updates), after one untimed warm-up run of the same kind.", ""]
+          "epochs (or updates, or steps), after one untimed warm-up run of the same kind"
+        + (f" (W4's warm-up: {warm_w4} full steps and the epoch's short last batch, not a whole epoch)"
+           if warm_w4 and "W4" in cfg["workloads"] else "") + ".", ""]
     lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(report["versions"].items())) + ".", ""]
     d_ids = [e["id"] for e in report["entries"] if e["tool"] == "deltaprop"]
     lines += ["## deltaprop time ÷ peer time", "",
@@ -474,10 +640,19 @@ def markdown(report: dict) -> str:
             cells = []
             for p in peers:
                 c = s["ratios"].get(d, {}).get(p["id"])
+                if s["rows"].get(p["id"], {}).get("not_run"):
+                    cells.append("not run")
+                    continue
                 cells.append("—" if c is None else f"{c:.2f}{_spread(s, d, p['id'], 2, '–')}")
             lines.append(f"| {w} | {d.split('-', 1)[1]} | " + " | ".join(cells) + " |")
     lines += ["", "Each cell: the ratio of the medians, and in brackets the least and greatest of the "
-                  "rounds' own ratios (deltaprop's run and the peer's in the same round).", ""]
+                  "rounds' own ratios (deltaprop's run and the peer's in the same round)."]
+    for key, reason in sorted((report.get("not_run") or {}).items()):
+        eid, w = key.split("|")
+        if w in report["summary"]:
+            lines += ["", f"{next((e['label'] for e in report['entries'] if e['id'] == eid), eid)}, {w}: "
+                          f"not run: {reason}."]
+    lines.append("")
     tg = report.get("targets") or []
     if tg:
         held = sum(1 for t in tg if t["holds"])
@@ -488,6 +663,10 @@ def markdown(report: dict) -> str:
             mark = {True: "yes", False: "**NO**", None: "—"}[t["holds"]]
             lines.append(f"| {t['workload']} | {t['target']} | {t['measured']} | {mark} |")
         lines.append("")
+        if any("ceiling" in t["target"] for t in tg):
+            lines += ["Shares of the ceiling: the ceiling's median over its rounds ÷ deltaprop's median time "
+                      "(both from this run); in brackets the rounds' own shares.", ""]
+    lines += _startup_lines(report)
     loads = [x["result"].get("load_before") for x in report["runs"] if x["result"].get("load_before") is not None]
     if loads:
         lines += [f"Machine load (1-minute load average as each of the {len(loads)} tool processes started): "
@@ -520,23 +699,25 @@ def markdown(report: dict) -> str:
     for w, s in report["summary"].items():
         wl = report["workloads"][w]
         unit = s["ceiling"]["unit"]
-        what = {"W1": "784-30-10 sigmoid, quadratic cost, SGD lr 3.0, batch 10, float64, 50,000 images",
-                "W2": "784-256-256-10 ReLU, softmax + cross-entropy, Adam lr 1e-3, batch 128, float32, 60,000 images",
-                "W3": "the 2-2-2 worked example, 10,000 updates of batch 1, SGD lr 0.5, float64"}[w]
-        lines += [f"## {w} \"{wl['title']}\": {what}", ""]
+        lines += [f"## {w} \"{wl['title']}\": {WHAT.get(w, w)}", ""]
         acc_col = w != "W3"
         cols = ["tool", f"{unit} (median)", "min–max", "runs"]
         cols += ["test accuracy" if acc_col else "final E_total"]
-        cols += ["peak RSS MiB", "RSS after data MiB", "warm-up run s", "compile s", "ceiling ÷ time"]
+        cols += ["peak RSS MiB", "RSS after data MiB", "warm-up run s", "first fit adds s", "compile s",
+                 "ceiling ÷ time"]
         cols += [f"{d.split('-', 1)[1]} ÷ this" for d in d_ids]
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for eid, r in s["rows"].items():
+            if r.get("not_run"):
+                lines.append(f"| {r['label']} | not run: {r['not_run']} |" + " |" * (len(cols) - 2))
+                continue
             if "median" not in r:
                 lines.append(f"| {r['label']} | failed: {(r['errors'] or ['?'])[0].splitlines()[0][:80]} |" + " |" * (len(cols) - 2))
                 continue
             if acc_col:
                 acc = r["test_accuracy_median"]
-                extra = f" ({r['epochs']} ep.)" if cfg["quick"] else ""
+                extra = ((f" ({r['steps']} steps)" if r.get("steps") else f" ({r['epochs']} ep.)")
+                         if cfg["quick"] or r.get("steps") else "")
                 accs = "—" if acc is None else f"{100 * acc:.2f}%{extra}"
             else:
                 fl = [x for x in (r["final_loss"] or []) if x is not None]
@@ -547,6 +728,7 @@ def markdown(report: dict) -> str:
                      accs, f"{r['peak_rss_mib']:.0f}",
                      "—" if r["rss_after_data_mib"] is None else f"{r['rss_after_data_mib']:.0f}",
                      "—" if r["warmup_s"] is None else f"{r['warmup_s']:.2f}",
+                     "—" if r.get("startup_s") is None else f"{r['startup_s']:.2f}",
                      "—" if r["compile_s"] is None else f"{r['compile_s']:.2f}",
                      "—" if r.get("ceiling_fraction") is None else f"{r['ceiling_fraction']:.2f}"]
             cells += ["—" if s["ratios"][d].get(eid) is None else f"{s['ratios'][d][eid]:.2f}" if eid != d else "1"
@@ -554,16 +736,55 @@ def markdown(report: dict) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         c = s["ceiling"]
         if c["value"] is not None:
-            lines += ["", f"Ceiling (NumPy matrix products only, at this workload's shapes and batch size, best of "
-                          f"{len(c['per_round'])} rounds): **{_fmt(c['value'], unit)} {unit}**."]
+            per_round = ", ".join(_fmt(v, unit) for v in c["per_round"])
+            lines += ["", "Ceiling (NumPy matrix products only, at this workload's shapes and batch size"
+                          + (", one full step" if unit == "ms/step" else "")
+                          + f"; each round's is the least time the BLAS needed): **{_fmt(c['value'], unit)} {unit}**, "
+                          f"the median of {len(c['per_round'])} round{'s' if len(c['per_round']) != 1 else ''} "
+                          f"({per_round}). \"First fit adds\": deltaprop's first fit in the process minus the same "
+                          "fit repeated (numba's cache filled)."]
         lines.append("")
     lines += ["## Set-up", "", "| environment | install s (when created) | created |", "|---|---|---|"]
     for env, st in report["environments"].items():
         lines.append(f"| {env} | {st.get('setup_s', 0):.0f} | {st.get('date', '?')[:19]} |")
     lines += ["", f"The whole run took {report['elapsed_s'] / 60:.1f} minutes (set-up included).", ""]
     if cfg["quick"]:
-        lines += ["Accuracies above are after the few epochs of a --quick run, not after W1's 30 or W2's 5.", ""]
+        lines += ["Accuracies above are after the few epochs (W4: steps) of a --quick run, not after W1's 30 or "
+                  "W2's 5 (or W4's 1).", ""]
     return "\n".join(lines)
+
+
+def _startup_lines(report: dict) -> list[str]:
+    """The start-up table: what deltaprop's first fit of a process adds (numba's cache filled,
+    and empty, as on a fresh install) beside JAX's compile time, for each workload measured."""
+    summ = report["summary"]
+    ws = [w for w in FRESH_COMPILE_WORKLOADS if w in summ]
+    if not ws:
+        return []
+    ids = [e["id"] for e in report["entries"] if e["tool"] == "deltaprop"]
+    d = "deltaprop-numba" if "deltaprop-numba" in ids else (ids[0] if ids else None)
+
+    def cell(v, st=None):
+        return "—" if v is None else f"{v:.2f}{_rounds(st, '.2f')}"
+
+    lines = ["## Start-up and compile", "",
+             f"Seconds the first fit of a process adds ({d}: its first fit minus the same fit repeated in the "
+             "same process, same seed and data), with numba's cache filled (every timed run) and with an empty "
+             "cache (its own process per round, NUMBA_CACHE_DIR a new empty folder: a fresh install's compile); "
+             "JAX: its ahead-of-time compile of the same workload. Medians; in brackets the rounds' least and "
+             "greatest.", "",
+             "| workload | first fit adds, cache filled | first fit adds, empty cache (compile) | "
+             "JAX jit step compile | JAX lax.scan compile |", "|---|---|---|---|---|"]
+    for w in ws:
+        rows, runs = summ[w]["rows"], report["runs"]
+        fc = summ[w].get("fresh_compile") or {}
+        cells = [cell(rows.get(d, {}).get("startup_s"), _stats(list(_by_round(runs, d, w, "startup_s").values()))),
+                 cell(fc.get("median"), fc) if fc.get("median") is not None
+                 else ("failed: " + fc["errors"][0].splitlines()[0][:60] if fc.get("errors") else "—")]
+        for p in ("jax-step", "jax-scan"):
+            cells.append(cell(rows.get(p, {}).get("compile_s"), _stats(list(_by_round(runs, p, w, "compile_s").values()))))
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 # --------------------------------------------------------------------------------------
@@ -571,18 +792,23 @@ def markdown(report: dict) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help=f"timing only: {QUICK_EPOCHS['W1']} epochs of W1, {QUICK_EPOCHS['W2']} of W2 (accuracy NOT at the target)")
+                   help=f"timing only: {QUICK['W1']['epochs']} epochs of W1, {QUICK['W2']['epochs']} of W2, "
+                        f"{QUICK['W4']['steps']} steps of W4 timed per step (accuracy NOT at the target)")
     p.add_argument("--workloads", default=",".join(ALL_WORKLOADS))
-    p.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, from {','.join(TOOLS)}")
+    peers = [t for t in TOOLS if t != "deltaprop-baseline"]     # the baseline comes with --baseline COMMIT
+    p.add_argument("--tools", default=",".join(peers), help=f"comma-separated, from {','.join(peers)}")
     p.add_argument("--engines", default=None,
                    help="deltaprop engines, e.g. numpy,numba (default: numpy, and numba when fit takes engine= "
                         "and numba is installed)")
     p.add_argument("--rounds", type=int, default=5,
                    help="rounds of every tool (default 5: this kind of shared 2-core machine swings by a "
                         "third from minute to minute, and 3 rounds let one slow spell set a median)")
-    p.add_argument("--epochs", type=int, default=None, help="override the timed epochs of W1 and W2")
+    p.add_argument("--epochs", type=int, default=None, help="override the timed epochs of W1, W2 and W4")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-ceiling", action="store_true")
+    p.add_argument("--no-fresh-compile", action="store_true",
+                   help="skip the numba engine's first fit with an empty numba cache (a fresh install's compile "
+                        "time, W1-W3, once per round)")
     p.add_argument("--plot", action="store_true", help="also draw results/latest.png (matplotlib, deltaprop env)")
     p.add_argument("--name", default="latest", help="base name of the result files in benchmarks/results/")
     p.add_argument("--baseline", metavar="COMMIT", default=None,
@@ -640,8 +866,11 @@ def main(argv=None):
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     raw = RESULTS / "raw" / stamp
     raw.mkdir(parents=True, exist_ok=True)
-    runs, ceilings = [], []
+    runs, ceilings, fresh = [], [], []
     import workloads as common
+    not_run = {(e["id"], w): common.NOT_RUN[e["tool"], w] for e in entries for w in workloads
+               if (e["tool"], w) in common.NOT_RUN}
+    fresh_check = "numba" in engines and not args.no_fresh_compile
     prime_s = prime_numba(workloads, raw, args.threads, args.timeout) if "numba" in engines else None
     if args.baseline:
         prime_numba(workloads, raw, args.threads, args.timeout, BASELINE_PREFIX + args.baseline)
@@ -653,17 +882,26 @@ def main(argv=None):
             if "error" in res:
                 log(f"[round {r + 1}] ceiling FAILED: {res['error']}")
             else:
+                res["round"] = r
                 ceilings.append(res)
                 log(f"[round {r + 1}] ceiling: " + ", ".join(
                     f"{w} {_fmt(v['value'], v['unit'])} {v['unit']}" for w, v in res["workloads"].items()))
         for w in workloads:
+            if fresh_check and w in FRESH_COMPILE_WORKLOADS:
+                res = fresh_compile(w, r, raw, args.threads, args.timeout)
+                fresh.append({"round": r, "workload": w, "entry": "deltaprop-numba", "result": res})
+                log(f"[round {r + 1}/{args.rounds}] {w} deltaprop (numba), empty numba cache: "
+                    + (f"FAILED {res['error']}" if "error" in res else
+                       f"first fit {res['warmup_s']:.2f} s, repeated {res['repeat_s']:.2f} s: compile "
+                       f"{res['startup_s']:.2f} s ({res['cache_files_written']} cache files written)"))
             order = entries[r % len(entries):] + entries[:r % len(entries)]
             for e in order:
+                if (e["id"], w) in not_run:
+                    if r == 0:
+                        log(f"[bench] {w} {e['label']}: not run: {not_run[e['id'], w]}")
+                    continue
                 cmd = [str(env_python(e["env"])), TOOLS[e["tool"]]["script"], "--workload", w, "--seed", str(r),
-                       *e["args"]]
-                if w != "W3":
-                    epochs = args.epochs or (QUICK_EPOCHS[w] if args.quick else common.WORKLOADS[w]["epochs"])
-                    cmd += ["--epochs", str(epochs)]
+                       *e["args"], *length_args(run_length(w, args))]
                 out = raw / f"r{r}-{w}-{e['id']}.json"
                 res = run_process(cmd, out, args.threads, args.timeout)
                 runs.append({"round": r, "workload": w, "entry": e["id"], "result": res})
@@ -692,14 +930,18 @@ def main(argv=None):
         "config": {"quick": args.quick, "rounds": args.rounds, "threads": args.threads, "workloads": workloads,
                    "openblas_coretype": args.openblas_coretype,
                    "tools": tools, "engines": engines,
-                   "epochs": {w: (args.epochs or (QUICK_EPOCHS[w] if args.quick else common.WORKLOADS[w]["epochs"]))
-                              for w in workloads if w != "W3"}},
+                   "epochs": {w: run_length(w, args).get("epochs") for w in workloads if w != "W3"},
+                   "steps": {w: run_length(w, args)["steps"] for w in workloads if "steps" in run_length(w, args)},
+                   "fresh_compile": fresh_check},
         "workloads": {w: common.WORKLOADS[w] for w in workloads},
         "entries": entries, "versions": versions, "threadpools": threadpools, "tool_details": extras,
         "environments": {k: {kk: vv for kk, vv in v.items() if kk != "key"} for k, v in envs.items()},
-        "summary": summarise(runs, ceilings, entries, workloads),
+        "summary": summarise(runs, ceilings, entries, workloads, not_run, fresh),
+        "not_run": {f"{eid}|{w}": reason for (eid, w), reason in not_run.items() if w in workloads},
         "runs": [{**x, "result": {k: v for k, v in x["result"].items() if k not in ("threadpools", "torch_parallel_info")}}
                  for x in runs],
+        "fresh_compile_runs": [{**x, "result": {k: v for k, v in x["result"].items() if k != "threadpools"}}
+                               for x in fresh],
         "raw_dir": str(raw.relative_to(ROOT)),
         "numba_prime_s": prime_s,
         "openblas_env": _openblas_env(),

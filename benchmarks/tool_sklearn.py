@@ -18,6 +18,7 @@ Where scikit-learn differs, because it offers no choice:
   logistic, 6 otherwise, biases drawn alike); it has no way to take given weights.
 * It computes the training loss of every mini-batch (and the L2 term, even at alpha=0).
 * Shuffling: ``sklearn.utils.shuffle`` of the indices each epoch (random_state=seed).
+* W4: not run (``workloads.NOT_RUN`` gives the reason).
 * W3: ``MLPRegressor`` (a classifier cannot fit the targets 0.01/0.99): 2-2(logistic)-2
   with an IDENTITY output (not sigmoid), squared error averaged over the 2 outputs and
   halved (half deltaprop's gradient), biases trained (the example holds them fixed),
@@ -38,6 +39,11 @@ import numpy as np
 
 def main():
     args = common.arg_parser("sklearn").parse_args()
+    # W4 is left out for scikit-learn (workloads.NOT_RUN says why; run.py skips the pair).
+    if ("sklearn", args.workload) in common.NOT_RUN:
+        raise SystemExit(f"scikit-learn, {args.workload}: not run: {common.NOT_RUN['sklearn', args.workload]}")
+    if args.steps is not None or args.warmup_steps is not None:
+        raise SystemExit("tool_sklearn.py: --steps and --warmup-steps are not supported (its fit runs whole epochs)")
     run = common.Run("sklearn", args)
     t = time.perf_counter()
     import scipy

@@ -11,8 +11,13 @@ the layers. W1's loss is the quadratic cost C = 1/m sum_x 1/2 ||a - y||^2, writt
 default ``reduction="mean"`` would also divide by the 10 outputs and halve nothing). W2's output is the
 logits with ``F.cross_entropy`` (log-softmax + NLL fused: the same function and
 gradient as a softmax layer with cross-entropy). Optimizers: ``torch.optim.SGD``
-(W1, W3) and ``torch.optim.Adam`` (W2) with ``fused=True``, PyTorch's fastest CPU
+(W1, W3) and ``torch.optim.Adam`` (W2, W4) with ``fused=True``, PyTorch's fastest CPU
 implementation of each (``--no-fused`` for the default for-loop implementation).
+
+W4 is W2's network widened to 784-2048-2048-10 at batch 256, the same code. Its warm-up
+is a partial epoch: the first ``warmup_steps`` mini-batches of the epoch's permutation
+and its short last batch (``--warmup-steps``). ``--steps N``: the timed epoch is over
+the first N x batch training images, reported per step.
 
 W3 is a plain loop of 10,000 full-batch steps on the one example (no shuffling: there
 is one example), the biases held fixed (``requires_grad_(False)``), as in the example.
@@ -77,7 +82,7 @@ def main():
         return
 
     t = time.perf_counter()
-    (Xn, yn), (Xtn, ytn) = common.mnist(wl["dtype"], wl["n_train"])
+    (Xn, yn), (Xtn, ytn) = common.mnist(wl["dtype"], common.training_rows(args, wl))
     X, Xt = torch.from_numpy(Xn), torch.from_numpy(Xtn)
     y, yt = torch.from_numpy(yn), torch.from_numpy(ytn)
     if args.workload == "W1":
@@ -85,14 +90,16 @@ def main():
     run.phase("data", time.perf_counter() - t)
     run.mark_rss("after_data")
     n, batch = len(X), wl["batch"]
-    epochs = args.epochs or wl["epochs"]
+    epochs = common.timed_epochs(args, wl)
+    _, warm_steps = common.warmup_plan(args, wl, n)
+    sizes = wl["sizes"]
 
     def build(seed):
         if args.workload == "W1":
             model = nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 10), nn.Sigmoid())
-        else:
-            model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                                  nn.Linear(256, 10))
+        else:                                   # W2 and W4: ReLU hidden layers, logits out
+            model = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]), nn.ReLU(),
+                                  nn.Linear(sizes[2], sizes[3]))
         model = model.to(dtype)
         linears = [mod for mod in model if isinstance(mod, nn.Linear)]
         with torch.no_grad():
@@ -112,13 +119,17 @@ def main():
         def loss_fn(out, idx):
             return F.cross_entropy(out, y[idx])
 
-    def train(model, opt, n_epochs, gen):
+    def train(model, opt, n_epochs, gen, steps=None):
+        """``steps``: only the first ``steps`` full mini-batches of the epoch and its short last one."""
         model.train()
         epoch_s = []
+        starts = list(range(0, n, batch))
+        if steps is not None:
+            starts = starts[:steps] + ([n - n % batch] if n % batch else [])
         for _ in range(n_epochs):
             t = time.perf_counter()
             perm = torch.randperm(n, generator=gen)
-            for start in range(0, n, batch):
+            for start in starts:
                 idx = perm[start:start + batch]
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(X[idx]), idx)
@@ -127,9 +138,9 @@ def main():
             epoch_s.append(time.perf_counter() - t)
         return epoch_s
 
-    # Warm-up: one untimed epoch on a throwaway model built the same way.
+    # Warm-up: one untimed epoch (W4: a partial one) on a throwaway model built the same way.
     model, opt = build(args.seed + 1000)
-    warm = sum(train(model, opt, 1, torch.Generator().manual_seed(args.seed + 1000)))
+    warm = sum(train(model, opt, 1, torch.Generator().manual_seed(args.seed + 1000), warm_steps))
     t = time.perf_counter()
     model, opt = build(args.seed)
     run.phase("build", time.perf_counter() - t)
@@ -140,7 +151,7 @@ def main():
     model.eval()
     with torch.inference_mode():
         acc = float((model(Xt).argmax(dim=1) == yt).to(torch.float64).mean())
-    run.finish(unit="s/epoch", epochs=epochs, warmup_s=warm, train_s=seconds, value=seconds / epochs,
+    run.finish(**common.timing(args, seconds, epochs), warmup_s=warm, warmup_steps=warm_steps, train_s=seconds,
                epoch_s=epoch_s, test_accuracy=acc, dtype=str(next(model.parameters()).dtype))
 
 
