@@ -279,3 +279,22 @@ def test_a_callback_may_monitor_what_another_provides():
     hist = _net().fit(X, y, epochs=3, batch_size=8, verbose=0,
                       callbacks=[LearningRateScheduler(lambda e, lr0: lr0 / e), EarlyStopping("lr", mode="max")])
     assert len(hist) == 2 and hist["lr"][:2] == [pytest.approx(hist["lr"][0]), pytest.approx(hist["lr"][0] / 2)]
+
+
+class _EveryEpoch(dp.callbacks.Callback):
+    def on_epoch_end(self, state):
+        pass
+
+
+def test_many_epochs_recorded_at_once_read_as_lists_of_floats():
+    # W3's many tiny epochs go into History as arrays, made lists when first read
+    ex = dp.examples.mazur()
+    h = ex.net.fit(ex.x, ex.y, epochs=3000, batch_size=1, optimizer=dp.SGD(lr=0.5), verbose=0)
+    ex2 = dp.examples.mazur()
+    h2 = ex2.net.fit(ex2.x, ex2.y, epochs=3000, batch_size=1, optimizer=dp.SGD(lr=0.5), verbose=0,
+                     callbacks=[_EveryEpoch()])                                  # one epoch at a time
+    assert len(h) == 3000 and h.epoch == list(range(1, 3001)) == h2.epoch
+    assert all(type(v) is float for v in h["loss"]) and h["loss"] == h2["loss"]
+    assert h.history is h.history and h.history.keys() == h2.history.keys()
+    meta, _ = h.get_state()
+    assert meta["history"]["loss"] == h2["loss"]

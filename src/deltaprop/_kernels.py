@@ -121,15 +121,27 @@ def spec_of(act_codes: Sequence[int], loss: int, optimizer: int) -> int:
 _ENTRIES: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 
+def _shape_of(value: Any) -> Any:
+    """What numba's type of an argument depends on, quickly: an array's dtype, dimensions,
+    layout and flags; a tuple's members; another value's Python type."""
+    if isinstance(value, np.ndarray):
+        f = value.flags
+        return value.dtype.char, value.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned
+    if isinstance(value, tuple):
+        return type(value), tuple(_shape_of(v) for v in value)
+    return type(value)
+
+
 def call(kernel: Any, spec: int, *args: Any) -> Any:
     """``kernel(spec, *args)``, compiled (or loaded from numba's cache) for this ``spec``
     as a constant. (Called as ``kernel(spec, ...)``, numba would type spec as an int,
     fail, and compile the constant form again: an exception and a lookup per call.)"""
-    sig = (types.literal(spec),) + tuple(kernel.typeof_pyval(a) for a in args)
-    entry = _ENTRIES.get((kernel, sig))
+    key = (kernel, spec, _shape_of(args))
+    entry = _ENTRIES.get(key)
     if entry is None:
+        sig = (types.literal(spec),) + tuple(kernel.typeof_pyval(a) for a in args)
         kernel.compile(sig)
-        entry = _ENTRIES[(kernel, sig)] = kernel.overloads[sig].entry_point
+        entry = _ENTRIES[key] = kernel.overloads[sig].entry_point
     return entry(spec, *args)
 
 

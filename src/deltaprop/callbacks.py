@@ -154,8 +154,32 @@ class History(Callback):
     def __init__(self) -> None:
         self.engine = ""
         self.stop_reason = ""
-        self.epoch: list[int] = []
-        self.history: dict[str, list[float]] = {}
+        self._epoch: list[int] = []
+        self._history: dict[str, list[float]] = {}
+        # epochs recorded in bulk (extend), as arrays until someone reads them: W3's
+        # 10,000 epochs would otherwise cost 30,000 Python floats per fit, more than
+        # the compiled loop that trained them
+        self._pending: list[tuple[Iterable[int], dict[str, np.ndarray]]] = []
+
+    @property
+    def epoch(self) -> list[int]:
+        """The epoch numbers recorded (from 1), one per entry of each list in ``history``."""
+        self._flush()
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: list[int]) -> None:
+        self._pending, self._epoch = [], value
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Each metric's list of per-epoch values."""
+        self._flush()
+        return self._history
+
+    @history.setter
+    def history(self, value: dict[str, list[float]]) -> None:
+        self._pending, self._history = [], value
 
     def on_epoch_end(self, state: TrainingStateLike) -> None:
         self.append(state.epoch, state.logs)
@@ -166,10 +190,17 @@ class History(Callback):
             self.history.setdefault(key, []).append(float(value))
 
     def extend(self, epochs: Iterable[int], columns: Mapping[str, Iterable[float]]) -> None:
-        """Record several epochs at once: ``columns`` maps each key to one value per epoch."""
-        self.epoch.extend(epochs)
-        for key, values in columns.items():
-            self.history.setdefault(key, []).extend(map(float, values))
+        """Record several epochs at once: ``columns`` maps each key to one value per epoch
+        (arrays, kept as they are until ``epoch`` or ``history`` is read)."""
+        self._pending.append((epochs, {key: np.asarray(list(values) if not isinstance(values, np.ndarray) else values,
+                                                        dtype=np.float64) for key, values in columns.items()}))
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for epochs, columns in pending:
+            self._epoch.extend(epochs)
+            for key, values in columns.items():
+                self._history.setdefault(key, []).extend(values.tolist())
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}, {}

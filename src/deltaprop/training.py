@@ -441,13 +441,13 @@ class Trainer:
         st, nb = self.state, self.state.n_batches
         epochs = len(costs) // nb
         sums = np.cumsum(costs.reshape(epochs, nb), axis=1)[:, -1]
-        columns = {"loss": (sums / st.total_weight).tolist()}
+        columns = {"loss": sums / st.total_weight}
         if st.net.is_classifier:
-            columns["accuracy"] = (correct.reshape(epochs, nb).sum(axis=1) / st.n_samples).tolist()
-        columns["seconds"] = [seconds] * epochs
+            columns["accuracy"] = correct.reshape(epochs, nb).sum(axis=1) / st.n_samples
+        columns["seconds"] = np.full(epochs, seconds)
         st.history.extend(range(st.epoch + 1, st.epoch + epochs + 1), columns)
         st.epoch += epochs
-        st.logs = {key: values[-1] for key, values in columns.items()}
+        st.logs = {key: float(values[-1]) for key, values in columns.items()}
 
     def _end_epoch(self, seconds: float) -> None:
         st = self.state
