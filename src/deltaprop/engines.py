@@ -363,17 +363,36 @@ class NumbaEngine(Engine):
 
     # -- the engine's loop --------------------------------------------------------------
 
-    def _run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
-        K = self._k
+    def run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
+        # The kernel trains copies (the flat vectors): until they are stored, the network
+        # and the optimizer still hold the state from before this call, so they are the
+        # snapshot, and no copy of them is taken (for W4's 4.2 million weights, Adam's
+        # state and the check, that had cost a third of a step). Only a call that stops
+        # at a non-finite batch or leaves a weight non-finite goes the general way.
         t0 = self.optimizer.iterations
+        steps, t = self._attempt(orders, start, count)
+        if steps.failure is None and all_finite(self._flat.P):
+            self._store(t0, t)
+            return steps
+        return super().run(orders, start, count, rng)
+
+    def _run(self, orders: np.ndarray, start: int, count: int, rng: np.random.Generator | None) -> Steps:
+        t0 = self.optimizer.iterations
+        steps, t = self._attempt(orders, start, count)
+        self._store(t0, t)
+        return steps
+
+    def _attempt(self, orders: np.ndarray, start: int, count: int) -> tuple[Steps, int]:
+        """The kernel's run of these batches on the flat vectors, nothing stored yet.
+        Returns its Steps and the optimizer's step count after them."""
+        K = self._k
         opt = self._load()
         batches = self._batches(orders, start, count)
         costs, correct = np.zeros(count), np.zeros(count, dtype=np.int64)
         with warnings.catch_warnings():          # numba's note on tuples of functions, when it compiles
             warnings.simplefilter("ignore", K.NumbaExperimentalFeatureWarning)
             done, failure = self._train(batches, count, opt, costs, correct)
-        self._store(t0, int(opt.t[0]))
-        return Steps(costs[:done], correct[:done], failure)
+        return Steps(costs[:done], correct[:done], failure), int(opt.t[0])
 
     def _train(self, batches: _kernels.Batches, count: int, opt: _kernels.Opt, costs: np.ndarray,
                correct: np.ndarray) -> tuple[int, Failure | None]:
