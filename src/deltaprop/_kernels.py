@@ -577,7 +577,7 @@ def _rows_sum(terms: np.ndarray, zero: float) -> float:
 # or per call site's constants).
 
 @njit("void(int64, boolean, boolean, int32, int32, int64, int64, int64, float64, intp, int64, intp, int64, "
-      "float64, intp, int64)", cache=True, error_model="numpy", no_cpython_wrapper=True)
+      "float64, intp, int64)", cache=True, error_model="numpy")
 def _gemm(f: int, ilp64: bool, single: bool, transa: int, transb: int, M: int, N: int, K: int, alpha: float, A: int,
           lda: int, B: int, ldb: int, beta: float, C: int, ldc: int) -> None:
     """cblas_?gemm(RowMajor, ...) at address ``f`` on the buffers at addresses A, B, C,
@@ -639,8 +639,10 @@ def _folds_exactly(blas: Blas, shapes: Sequence[tuple[int, int, int, bool]], lr:
                 folded = W.copy()
                 transb = NO_TRANS if first else TRANS
                 ldb = ni if first else mb
-                gemm(blas.gemm, blas.ilp64, NO_TRANS, transb, no, ni, mb, D, mb, B, ldb, G, ni, 1.0, 0.0)
-                gemm(blas.gemm, blas.ilp64, NO_TRANS, transb, no, ni, mb, D, mb, B, ldb, folded, ni, -lr, 1.0)
+                # (_gemm itself, compiled when this module loads: gemm from Python would compile a form of its own)
+                for out, alpha, beta in ((G, 1.0, 0.0), (folded, -lr, 1.0)):
+                    _gemm(blas.gemm, blas.ilp64, False, NO_TRANS, transb, no, ni, mb, alpha, D.ctypes.data, mb,
+                          B.ctypes.data, ldb, beta, out.ctypes.data, ni)
                 if not np.array_equal(folded, W - lr * G, equal_nan=True):
                     return False
     return True
