@@ -37,7 +37,10 @@ the reference's - sums in NumPy's pairwise order, constants in the network's dty
 no fused multiply-adds - so with exact element-wise functions (relu, leaky_relu,
 identity; the quadratic loss; every optimizer) a step gives the reference's bits
 whenever no layer has width 1 (for a batch of one example the kernel makes NumPy's
-gemv calls and its plain loop for an outer product, as ``np.matmul`` does).
+gemv calls and its plain loop for an outer product, as ``np.matmul`` does; for layers of
+at most SMALL weights it computes the gemv products itself, in the order of additions
+and fused multiply-adds that :func:`small_products` found this BLAS to use, where one
+was found: a BLAS call costs more than such a product).
 exp, tanh and log come from the C library here and from NumPy's own SIMD code there,
 which may differ in the last bit: then one step agrees to within a few ulps.
 
@@ -302,11 +305,15 @@ class Opt(NamedTuple):
 
 
 class Blas(NamedTuple):
-    """Addresses of NumPy's own cblas_?gemm and cblas_?gemv, and whether they take 64-bit ints."""
+    """Addresses of NumPy's own cblas_?gemm and cblas_?gemv, and whether they take 64-bit
+    ints; ``small``: how this BLAS rounds the one-example products of layers of at most
+    SMALL weights, W a (low 4 bits) and W^T delta (next 4), as :func:`small_products`
+    found it (0: not found, the kernel calls gemv), which the kernel then computes itself."""
 
     gemm: int
     gemv: int
     ilp64: bool
+    small: int = 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -649,7 +656,7 @@ def _folds_exactly(blas: Blas, shapes: Sequence[tuple[int, int, int, bool]], lr:
 
 
 @njit("void(int64, boolean, boolean, int32, int32, int64, int64, intp, int64, intp, intp)", cache=True,
-      error_model="numpy", no_cpython_wrapper=True)
+      error_model="numpy")
 def _gemv(f: int, ilp64: bool, single: bool, order: int, trans: int, M: int, N: int, A: int, lda: int, x: int,
           y: int) -> None:
     """y = op(A) x by cblas_?gemv at address ``f`` (unit strides), on the buffers at A, x, y."""
@@ -674,6 +681,98 @@ def gemv(f: int, ilp64: bool, order: int, trans: int, M: int, N: int, A: np.ndar
     makes instead of gemm when the batch is one example."""
     _gemv(f, ilp64, y.itemsize == 4, np.int32(order), np.int32(trans), M, N, A.ctypes.data, lda, x.ctypes.data,
           y.ctypes.data)
+
+
+#: Most weights (n_out x n_in) of a layer whose one-example products the kernel computes
+#: itself where it rounds them as the BLAS does: a gemv call costs more than such a product.
+SMALL = 64
+
+
+@intrinsic
+def _fma(typingctx: Any, a: Any, b: Any, c: Any) -> tuple[Any, Callable[..., Any]]:
+    """a * b + c rounded once (LLVM's llvm.fma), in a's type."""
+    def codegen(context: Any, builder: Any, signature: Any, llargs: Any) -> Any:
+        ty = context.get_value_type(signature.return_type)
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty, ty, ty]))
+        return builder.call(fn, llargs)
+    return a(a, a, a), codegen
+
+
+@njit(inline="always", error_model="numpy")
+def _dot(mode: int, W: np.ndarray, lo: int, stride: int, v: np.ndarray, n: int, zero: float) -> float:
+    """sum_k W[lo + k * stride] v[k] over k < n, rounded as ``mode`` says: terms taken from
+    k = 0 up (modes 1, 2) or from k = n - 1 down (3, 4), each added after its product is
+    rounded (1, 3) or fused with it in one multiply-add (2, 4)."""
+    acc = zero
+    for j in range(n):
+        k = j if mode <= 2 else n - 1 - j
+        if mode == 2 or mode == 4:
+            acc = _fma(W[lo + k * stride], v[k], acc)
+        else:
+            acc = acc + W[lo + k * stride] * v[k]
+    return acc
+
+
+@njit(cache=True, error_model="numpy")
+def small_mv(mode: int, W: np.ndarray, x: np.ndarray, y: np.ndarray, no: int, ni: int) -> None:
+    """y = W x for W (no, ni) row-major flat, x (ni,), y (no,), rounded as ``mode`` (:func:`_dot`)."""
+    zero = _cast(y, 0.0)
+    for i in range(no):
+        y[i] = _dot(mode, W, i * ni, 1, x, ni, zero)
+
+
+@njit(cache=True, error_model="numpy")
+def small_mtv(mode: int, W: np.ndarray, d: np.ndarray, y: np.ndarray, no: int, ni: int) -> None:
+    """y = W^T d for W (no, ni) row-major flat, d (no,), y (ni,) (BP2's (W^l)^T delta for one
+    example), rounded as ``mode`` (:func:`_dot`)."""
+    zero = _cast(y, 0.0)
+    for q in range(ni):
+        y[q] = _dot(mode, W, q, ni, d, no, zero)
+
+
+_SMALL: dict[tuple[Any, ...], int] = {}
+
+
+def small_products(blas: Blas, dtype: np.dtype, shapes: Sequence[tuple[int, int]]) -> int:
+    """How the BLAS at ``blas`` rounds the one-example products y = W x and y = W^T d of
+    each (n_out, n_in) in ``shapes`` (those of at most SMALL weights), as Blas.small
+    holds it: for each of the two, the first of :func:`_dot`'s four orders that gives the
+    BLAS's bits on every trial (random numbers, zeros of both signs, mixed exponents),
+    or 0 if none does (the kernel then calls gemv for that product). Remembered per BLAS,
+    dtype and shapes."""
+    shapes = tuple(sorted({(no, ni) for no, ni in shapes if no > 1 and ni > 1 and no * ni <= SMALL}))
+    key = (blas.gemv, np.dtype(dtype).name, shapes)
+    if key not in _SMALL:
+        found = [next((mode for mode in (1, 2, 3, 4) if shapes and _rounds_as(blas, np.dtype(dtype), shapes, mode,
+                                                                             forward)), 0)
+                 for forward in (True, False)]
+        _SMALL[key] = found[0] | found[1] << 4
+    return _SMALL[key]
+
+
+def _rounds_as(blas: Blas, dtype: np.dtype, shapes: tuple[tuple[int, int], ...], mode: int, forward: bool) -> bool:
+    rng = np.random.default_rng(0)
+    single = dtype == np.float32
+    with np.errstate(all="ignore"):
+        for no, ni in shapes:
+            for _ in range(300):
+                W = (rng.normal(size=no * ni) * 2.0 ** rng.integers(-8, 8, no * ni)).astype(dtype)
+                x = (rng.normal(size=max(no, ni)) * 2.0 ** rng.integers(-8, 8, max(no, ni))).astype(dtype)
+                W[rng.random(no * ni) < 0.1] = 0
+                x[rng.random(x.size) < 0.1] = -0.0
+                n_in, n_out = (ni, no) if forward else (no, ni)
+                v, ref, mine = x[:n_in].copy(), np.empty(n_out, dtype), np.empty(n_out, dtype)
+                if forward:     # the kernel's calls (see _step)
+                    _gemv(blas.gemv, blas.ilp64, single, np.int32(COL_MAJOR), np.int32(TRANS), ni, no,
+                          W.ctypes.data, ni, v.ctypes.data, ref.ctypes.data)
+                    small_mv(mode, W, v, mine, no, ni)
+                else:
+                    _gemv(blas.gemv, blas.ilp64, single, np.int32(ROW_MAJOR), np.int32(TRANS), no, ni,
+                          W.ctypes.data, ni, v.ctypes.data, ref.ctypes.data)
+                    small_mtv(mode, W, v, mine, no, ni)
+                if not np.array_equal(ref.view(np.uint8), mine.view(np.uint8)):   # -0.0 and +0.0 differ
+                    return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -927,7 +1026,10 @@ def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas:
         A = _view(Abuf, u, (no, mb))
         # one example and no dimension 1: np.matmul calls gemv (see NumPy's matmul.c.src)
         vec = mb == 1 and no > 1 and ni > 1
-        if vec:
+        if vec and blas.small & 15 > 0 and no * ni <= SMALL:
+            small_mv(blas.small & 15, _view(P, w, (no * ni,)), xbuf if l == 0 else _view(Abuf, u - ni, (ni,)),
+                     _view(Zbuf, u, (no,)), no, ni)
+        elif vec:
             gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else _view(Abuf, u - ni, (ni,)), Z)
         elif l == 0:    # W @ X[idx].T
             gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
@@ -967,7 +1069,9 @@ def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas:
         vec = mb == 1 and no > 1 and ni > 1
         if l > 0:                                             # BP2, for the layer below
             dA = _view(dAbuf, 0, (ni, mb))
-            if vec:
+            if vec and blas.small >> 4 > 0 and no * ni <= SMALL:
+                small_mtv(blas.small >> 4, _view(P, w, (no * ni,)), _view(Dbuf, u, (no,)), _view(dAbuf, 0, (ni,)), no, ni)
+            elif vec:
                 gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, _view(P, w, (no * ni,)), ni, D, dA)
             else:
                 gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, _view(P, w, (no * ni,)), ni, D, mb, dA, mb)

@@ -289,6 +289,12 @@ class NumbaEngine(Engine):
         blas = K.gemm_functions()
         assert blas is not None, "NumbaEngine.supports found the BLAS"
         self._blas = K.Blas(blas[dt.name], blas["gemv_" + dt.name], blas["ilp64"])
+        if min(batch_size, len(self.X)) == 1 or (self.w is None and len(self.X) % batch_size == 1) or comm is not None:
+            # batches of one example: tiny layers' products computed in the kernel, where
+            # it rounds them as this BLAS does (a gemv call costs more than the product)
+            sizes = net.sizes
+            small = K.small_products(self._blas, dt, [(sizes[l + 1], sizes[l]) for l in range(len(sizes) - 1)])
+            self._blas = self._blas._replace(small=small)
         size = net.n_params
         self._flat = K.Flat(np.empty(size, dt), np.zeros(size, dt), np.zeros(size, dt), np.zeros(size, dt))
         # (lo, hi, shape) in the flat vectors of each entry of net.params(), in order
