@@ -109,16 +109,17 @@ _UPDATE = tuple(_compiled(cls.scalar_update) for cls in optimizers.OPTIMIZERS.va
 ANY = -1
 
 
-def spec_of(act_codes: Sequence[int], loss: int, optimizer: int) -> int:
+def spec_of(act_codes: Sequence[int], loss: int, optimizer: int, one_example: bool = True) -> int:
     """What a run uses, as one integer the kernels are compiled for: a bit per
-    activation code, then the loss's and the optimizer's codes. The engine passes it as a
+    activation code, then the loss's and the optimizer's codes, and whether a batch (or
+    this process's part of one) may hold a single example (its products are gemv's). The engine passes it as a
     compile-time constant, so each piece compiles the branches of these choices only
     (compiling every activation, loss and optimizer in each took most of the first
     run's time); from Python (an int, not a constant) or as ANY, every branch is there."""
     mask = 0
     for code in act_codes:
         mask |= 1 << int(code)
-    return mask | int(loss) << 8 | int(optimizer) << 12
+    return mask | int(loss) << 8 | int(optimizer) << 12 | int(bool(one_example)) << 16
 
 
 _ENTRIES: dict[tuple[Any, ...], Callable[..., Any]] = {}
@@ -813,6 +814,50 @@ def _unused(*args: Any) -> None:
     """Stands in for the softmax forms in networks without softmax (never called)."""
 
 
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _one_forward(blas: Blas, W: np.ndarray, x: np.ndarray, z: np.ndarray, no: int, ni: int) -> None:
+    """z = W x for one example (W (no, ni) row-major flat): the kernel's own product where
+    it rounds as the BLAS (Blas.small), else the gemv np.matmul calls."""
+    if blas.small & 15 > 0 and no * ni <= SMALL:
+        small_mv(blas.small & 15, W, x, z, no, ni)
+    else:
+        gemv(blas.gemv, blas.ilp64, COL_MAJOR, TRANS, ni, no, W, ni, x, z)
+
+
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _one_backward(blas: Blas, W: np.ndarray, d: np.ndarray, da: np.ndarray, no: int, ni: int) -> None:
+    """da = W^T d for one example (BP2's product), as :func:`_one_forward` chooses."""
+    if blas.small >> 4 > 0 and no * ni <= SMALL:
+        small_mtv(blas.small >> 4, W, d, da, no, ni)
+    else:
+        gemv(blas.gemv, blas.ilp64, ROW_MAJOR, TRANS, no, ni, W, ni, d, da)
+
+
+@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+def _one_outer(d: np.ndarray, a: np.ndarray, out: np.ndarray, no: int, ni: int) -> None:
+    """out = d a^T for one example (BP4): np.matmul's plain loop for an inner dimension of 1, 0 + d a."""
+    zero = _cast(out, 0.0)
+    for i in range(no):
+        di = d[i]
+        for q in range(ni):
+            out[i * ni + q] = zero + di * a[q]
+
+
+def _one_of(spec: int) -> Any:
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_one_of, prefer_literal=True, inline="always")
+def _choose_one(spec: Any) -> Callable[[Any], Any]:
+    # (the one-example forms are compiled only where the spec says a batch may hold one)
+    used = not isinstance(spec, types.IntegerLiteral) or spec.literal_value < 0 or spec.literal_value >> 16 & 1
+    forms = (_one_forward, _one_backward, _one_outer) if used else (_unused, _unused, _unused)
+
+    def pick(spec: Any) -> Any:
+        return forms
+    return pick
+
+
 def _softmax_of(spec: int) -> Any:
     raise NotImplementedError("compiled code only")
 
@@ -992,7 +1037,8 @@ def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas:
     nb = -(-n // b.size)
     e, kb = (b.start + j) // nb, (b.start + j) % nb
     order = b.orders[e]
-    f, fv, ilp64 = blas.gemm, blas.gemv, blas.ilp64
+    f, ilp64 = blas.gemm, blas.ilp64
+    one_forward, one_backward, one_outer = _one_of(spec)     # (compiled where a batch may hold one example)
     one = _cast(P, 1.0)
     zero = one - one
     tiny = arch.tiny
@@ -1026,11 +1072,9 @@ def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas:
         A = _view(Abuf, u, (no, mb))
         # one example and no dimension 1: np.matmul calls gemv (see NumPy's matmul.c.src)
         vec = mb == 1 and no > 1 and ni > 1
-        if vec and blas.small & 15 > 0 and no * ni <= SMALL:
-            small_mv(blas.small & 15, _view(P, w, (no * ni,)), xbuf if l == 0 else _view(Abuf, u - ni, (ni,)),
-                     _view(Zbuf, u, (no,)), no, ni)
-        elif vec:
-            gemv(fv, ilp64, COL_MAJOR, TRANS, ni, no, W, ni, xbuf if l == 0 else _view(Abuf, u - ni, (ni,)), Z)
+        if vec:
+            one_forward(blas, _view(P, w, (no * ni,)), xbuf if l == 0 else _view(Abuf, u - ni, (ni,)),
+                        _view(Zbuf, u, (no,)), no, ni)
         elif l == 0:    # W @ X[idx].T
             gemm(f, ilp64, NO_TRANS, TRANS, no, mb, ni, W, ni, Xb, ni, Z, mb)
         else:           # W @ A_prev
@@ -1069,10 +1113,8 @@ def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas:
         vec = mb == 1 and no > 1 and ni > 1
         if l > 0:                                             # BP2, for the layer below
             dA = _view(dAbuf, 0, (ni, mb))
-            if vec and blas.small >> 4 > 0 and no * ni <= SMALL:
-                small_mtv(blas.small >> 4, _view(P, w, (no * ni,)), _view(Dbuf, u, (no,)), _view(dAbuf, 0, (ni,)), no, ni)
-            elif vec:
-                gemv(fv, ilp64, ROW_MAJOR, TRANS, no, ni, _view(P, w, (no * ni,)), ni, D, dA)
+            if vec:
+                one_backward(blas, _view(P, w, (no * ni,)), _view(Dbuf, u, (no,)), _view(dAbuf, 0, (ni,)), no, ni)
             else:
                 gemm(f, ilp64, TRANS, NO_TRANS, ni, mb, no, _view(P, w, (no * ni,)), ni, D, mb, dA, mb)
         # BP4, dW = delta a_prev^T (a_prev^T = X[idx] for the first layer). A plain step in
@@ -1082,12 +1124,8 @@ def _step(spec: int, b: Batches, j: int, arch: Arch, flat: Flat, opt: Opt, blas:
         fold = interleave and opt.plain and P.itemsize == 8 and not vec
         out = _view(P, w, (no * ni,)) if fold else _view(G, w, (no * ni,))
         alpha, beta = (-opt.hyper64.lr, 1.0) if fold else (1.0, 0.0)
-        if vec:         # np.matmul's plain loop for an inner dimension of 1: 0 + d a
-            a_prev = xbuf if l == 0 else _view(Abuf, u - ni, (ni,))
-            for i in range(no):
-                d = Dbuf[u + i]
-                for q in range(ni):
-                    out[i * ni + q] = zero + d * a_prev[q]
+        if vec:
+            one_outer(_view(Dbuf, u, (no,)), xbuf if l == 0 else _view(Abuf, u - ni, (ni,)), out, no, ni)
         elif l == 0:
             gemm(f, ilp64, NO_TRANS, NO_TRANS, no, ni, mb, D, mb, Xb, ni, out, ni, alpha, beta)
         else:

@@ -285,13 +285,13 @@ class NumbaEngine(Engine):
             train_b=np.array([not layer.fixed_bias for layer in layers], dtype=np.bool_),
             loss=K.LOSS_CODES[net.loss_fn.name], fused=net.fused, classify=net.is_classifier,
             tiny=np.finfo(dt).tiny)
-        self._spec = kernel_spec(net, optimizer)
         blas = K.gemm_functions()
         assert blas is not None, "NumbaEngine.supports found the BLAS"
         self._blas = K.Blas(blas[dt.name], blas["gemv_" + dt.name], blas["ilp64"])
-        if min(batch_size, len(self.X)) == 1 or (self.w is None and len(self.X) % batch_size == 1) or comm is not None:
-            # batches of one example: tiny layers' products computed in the kernel, where
-            # it rounds them as this BLAS does (a gemv call costs more than the product)
+        # may a batch, or this process's part of one, hold a single example?
+        one = min(batch_size, self.n) == 1 or self.n % batch_size == 1 or comm is not None or shard is not None
+        self._spec = kernel_spec(net, optimizer, one)
+        if one:     # tiny layers' products in the kernel, where it rounds them as this BLAS (cheaper than gemv)
             sizes = net.sizes
             small = K.small_products(self._blas, dt, [(sizes[l + 1], sizes[l]) for l in range(len(sizes) - 1)])
             self._blas = self._blas._replace(small=small)
@@ -431,9 +431,10 @@ def _put(state: dict[str, np.ndarray], key: str, value: np.ndarray) -> None:
         state[key] = value.copy()
 
 
-def kernel_spec(net: NetworkLike, optimizer: Optimizer) -> int:
-    """What the numba engine's kernels are compiled for, for this network and optimizer:
-    its kind (``_kernels.spec_of``), or every kind with ``DELTAPROP_KERNELS=general``."""
+def kernel_spec(net: NetworkLike, optimizer: Optimizer, one_example: bool = True) -> int:
+    """What the numba engine's kernels are compiled for, for this network and optimizer
+    (and whether a batch may hold one example): its kind (``_kernels.spec_of``), or every
+    kind with ``DELTAPROP_KERNELS=general``."""
     from . import _kernels as K
     kernels = os.environ.get("DELTAPROP_KERNELS", "specialized")
     if kernels not in ("specialized", "general"):
@@ -442,7 +443,7 @@ def kernel_spec(net: NetworkLike, optimizer: Optimizer) -> int:
     if kernels == "general":
         return K.ANY
     return K.spec_of([K.ACTIVATION_CODES[layer.activation.name] for layer in net.layers],
-                     K.LOSS_CODES[net.loss_fn.name], K.OPTIMIZER_CODES[type(optimizer).__name__])
+                     K.LOSS_CODES[net.loss_fn.name], K.OPTIMIZER_CODES[type(optimizer).__name__], one_example)
 
 
 def numba_available() -> bool:
