@@ -149,23 +149,44 @@ def call(kernel: Any, spec: int, *args: Any) -> Any:
     return entry(spec, *args)
 
 
-def _chooser(table: tuple[Any, ...], chosen: Callable[[int, int], bool]) -> Callable[[int], Any]:
-    """A function of ``spec`` that returns ((code, table[code]), ...) for the codes the
-    spec uses, decided when compiling: only those are looped over (literal_unroll)."""
+def _compiled_choice(decide: Callable[[Any], Any]) -> Callable[[int], Any]:
+    """A function of ``spec`` for compiled code that returns ``decide(spec)``, decided when
+    compiling from numba's type of spec: what is not chosen is never compiled."""
     def choose(spec: int) -> Any:
         raise NotImplementedError("compiled code only")
 
     @overload(choose, prefer_literal=True, inline="always", jit_options={"error_model": "numpy"})
     def _choose(spec: Any) -> Callable[[Any], Any]:
-        if isinstance(spec, types.IntegerLiteral) and spec.literal_value >= 0:
-            pairs = tuple((k, f) for k, f in enumerate(table) if chosen(spec.literal_value, k))
-        else:
-            pairs = tuple(enumerate(table))
+        value = decide(spec)
 
         def pick(spec: Any) -> Any:
-            return pairs
+            return value
         return pick
     return choose
+
+
+def _asks(spec: Any, wanted: Callable[[int], bool]) -> bool:
+    """Whether a spec (numba's type of it, when compiling) asks for something: a spec that
+    is not a constant (from Python), or ANY, asks for everything."""
+    return not isinstance(spec, types.IntegerLiteral) or spec.literal_value < 0 or bool(wanted(spec.literal_value))
+
+
+def _chooser(table: tuple[Any, ...], chosen: Callable[[int, int], bool]) -> Callable[[int], Any]:
+    """A function of ``spec`` that returns ((code, table[code]), ...) for the codes the
+    spec uses: only those are looped over (literal_unroll)."""
+    return _compiled_choice(lambda spec: tuple((k, f) for k, f in enumerate(table)
+                                                if _asks(spec, lambda value: chosen(value, k))))
+
+
+def _forms_if(wanted: Callable[[int], bool], forms: tuple[Any, ...]) -> Callable[[int], Any]:
+    """A function of ``spec`` that returns ``forms`` if the spec asks for them, else as
+    many stand-ins that do nothing (so the forms are compiled only where used)."""
+    return _compiled_choice(lambda spec: forms if _asks(spec, wanted) else (_unused,) * len(forms))
+
+
+@njit(inline="always")
+def _unused(*args: Any) -> None:
+    """Stands in for forms a spec does not use (:func:`_forms_if`); never reached."""
 
 
 _forward_of = _chooser(_FORWARD, lambda spec, k: bool(spec >> k & 1))
@@ -463,10 +484,9 @@ def _cast_compiled(like: Any, value: Any) -> Callable[[Any, Any], Any]:
     return cast
 
 
-# The small helpers below are inlined where they are used (inline="always"): each function
-# numba compiles on its own costs a fixed ~50 ms, and it compiles one more copy for each
-# call whose constants (a 0, a transpose flag) it types as literals. That was most of the
-# engine's compile time.
+# numba compiles one more copy of a function for each call whose constants (a 0, a
+# transpose flag) it types as literals (gemm had 11 copies, each sum 4): the tiny helpers
+# below are inlined where they are used, and the sums take int64 arguments.
 
 @njit(inline="always", error_model="numpy")
 def _block_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
@@ -809,11 +829,6 @@ def _softmax_backward(dA: np.ndarray, A: np.ndarray, D: np.ndarray, one: float) 
             D[i, c] = A[i, c] * (dA[i, c] - s)
 
 
-@njit(inline="always")
-def _unused(*args: Any) -> None:
-    """Stands in for the softmax forms in networks without softmax (never called)."""
-
-
 @njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
 def _one_forward(blas: Blas, W: np.ndarray, x: np.ndarray, z: np.ndarray, no: int, ni: int) -> None:
     """z = W x for one example (W (no, ni) row-major flat): the kernel's own product where
@@ -843,34 +858,9 @@ def _one_outer(d: np.ndarray, a: np.ndarray, out: np.ndarray, no: int, ni: int) 
             out[i * ni + q] = zero + di * a[q]
 
 
-def _one_of(spec: int) -> Any:
-    raise NotImplementedError("compiled code only")
-
-
-@overload(_one_of, prefer_literal=True, inline="always")
-def _choose_one(spec: Any) -> Callable[[Any], Any]:
-    # (the one-example forms are compiled only where the spec says a batch may hold one)
-    used = not isinstance(spec, types.IntegerLiteral) or spec.literal_value < 0 or spec.literal_value >> 16 & 1
-    forms = (_one_forward, _one_backward, _one_outer) if used else (_unused, _unused, _unused)
-
-    def pick(spec: Any) -> Any:
-        return forms
-    return pick
-
-
-def _softmax_of(spec: int) -> Any:
-    raise NotImplementedError("compiled code only")
-
-
-@overload(_softmax_of, prefer_literal=True, inline="always")
-def _choose_softmax(spec: Any) -> Callable[[Any], Any]:
-    # (its column forms are compiled only where the spec uses softmax)
-    used = not isinstance(spec, types.IntegerLiteral) or spec.literal_value < 0 or spec.literal_value >> SOFTMAX & 1
-    forms = (_softmax, _softmax_backward) if used else (_unused, _unused)
-
-    def pick(spec: Any) -> Any:
-        return forms
-    return pick
+# the one-example forms where a batch may hold one example; softmax's column forms where it is used
+_one_of = _forms_if(lambda spec: bool(spec >> 16 & 1), (_one_forward, _one_backward, _one_outer))
+_softmax_of = _forms_if(lambda spec: bool(spec >> SOFTMAX & 1), (_softmax, _softmax_backward))
 
 
 @njit(cache=True, error_model="numpy")
